@@ -1,0 +1,221 @@
+"""The values that flow through a run: Instance -> Request -> Response, and the errors between them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+AUDIO_PIPELINE_VERSION = "1"
+"""Bumped whenever the audio sent to models changes for the same file (decoding, resampling)."""
+
+
+class InstanceError(Exception):
+    """Something went wrong for one instance only; the rest of the run goes on."""
+
+    kind = "error"
+
+    def __init__(self, message: str, *, raw: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.raw = raw
+
+
+class AudioError(InstanceError):
+    """The instance's audio is missing, corrupt, or does not match its manifest checksum."""
+
+    kind = "audio"
+
+
+class ModelCallError(InstanceError):
+    """The model could not give an answer: transport failure, HTTP error, malformed body."""
+
+    kind = "transport"
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    """An audio file of the corpus, with the checksum its manifest promises."""
+
+    path: Path
+    sha256: str
+
+    def read_verified(self) -> bytes:
+        """The file's bytes, after checking them against the manifest checksum."""
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise AudioError(f"cannot read audio file {self.path}: {exc.strerror or exc}") from None
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != self.sha256:
+            raise AudioError(
+                f"audio file {self.path} does not match its manifest checksum "
+                f"(manifest {self.sha256[:12]}…, file {digest[:12]}…)"
+            )
+        return data
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One scored question of a scenario: the audio, the prompt, and what counts as right."""
+
+    id: str
+    scenario: str
+    aspect: str
+    prompt: str
+    audio: AudioClip | None
+    references: tuple[str, ...]
+    choices: tuple[str, ...] = ()
+    groups: tuple[tuple[str, str], ...] = ()
+    max_tokens: int = 100
+    language: str = "en"
+
+    def group(self, name: str) -> str | None:
+        return dict(self.groups).get(name)
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything that determines a model's answer; its key addresses the cache."""
+
+    instance_id: str
+    prompt: str
+    audio: AudioClip | None
+    max_tokens: int
+    temperature: float = 0.0
+
+    def key(self, model_fingerprint: str) -> str:
+        payload = {
+            "model": model_fingerprint,
+            "prompt": self.prompt,
+            "audio_sha256": self.audio.sha256 if self.audio else None,
+            "audio_pipeline": AUDIO_PIPELINE_VERSION,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    @classmethod
+    def for_instance(cls, instance: Instance) -> Request:
+        return cls(
+            instance_id=instance.id,
+            prompt=instance.prompt,
+            audio=instance.audio,
+            max_tokens=instance.max_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Response:
+    """A model's answer and what it cost."""
+
+    text: str
+    latency_s: float
+    usage: Mapping[str, int] = field(default_factory=dict)
+    raw: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "latency_s": self.latency_s,
+            "usage": dict(self.usage),
+            "raw": self.raw,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Response:
+        return cls(
+            text=str(data["text"]),
+            latency_s=float(data["latency_s"]),
+            usage=dict(data.get("usage") or {}),
+            raw=data.get("raw"),
+        )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the dispatcher hands a test: a response or the error that prevented one."""
+
+    key: str
+    response: Response | None
+    error: InstanceError | None = None
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None
+
+
+@dataclass(frozen=True)
+class Record:
+    """The transparent per-instance result: the raw prompt and output and every score."""
+
+    instance_id: str
+    scenario: str
+    aspect: str
+    family: str
+    status: str
+    prompt: str
+    references: tuple[str, ...]
+    output: str | None
+    scores: Mapping[str, float]
+    groups: Mapping[str, str]
+    audio: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    latency_s: float | None = None
+    cached: bool = False
+    key: str | None = None
+    bar: str | None = None
+
+    STATUSES = ("pass", "fail", "error")
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.instance_id,
+            "scenario": self.scenario,
+            "aspect": self.aspect,
+            "family": self.family,
+            "status": self.status,
+            "prompt": self.prompt,
+            "references": list(self.references),
+            "output": self.output,
+            "scores": dict(self.scores),
+            "bar": self.bar,
+            "groups": dict(self.groups),
+            "audio": self.audio,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "latency_s": self.latency_s,
+            "cached": self.cached,
+            "key": self.key,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Record:
+        return cls(
+            instance_id=data["id"],
+            scenario=data["scenario"],
+            aspect=data["aspect"],
+            family=data["family"],
+            status=data["status"],
+            prompt=data["prompt"],
+            references=tuple(data["references"]),
+            output=data.get("output"),
+            scores=dict(data.get("scores") or {}),
+            groups=dict(data.get("groups") or {}),
+            audio=data.get("audio"),
+            error=data.get("error"),
+            error_kind=data.get("error_kind"),
+            latency_s=data.get("latency_s"),
+            cached=bool(data.get("cached", False)),
+            key=data.get("key"),
+            bar=data.get("bar"),
+        )

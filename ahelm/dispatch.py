@@ -1,0 +1,207 @@
+"""Issuing a run's requests concurrently, independent of how pytest schedules tests.
+
+The dispatcher owns an asyncio loop in a background thread. After collection the plugin hands it
+every request of the run (``prefetch``); a bounded pool of coroutines works through them while
+tests ask for the answer they need (``answer``), which jumps the queue. Each answer comes from the
+cache, from a peer process that is already asking for it (xdist), or from one model call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import traceback
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ahelm.core import Answer, InstanceError, ModelCallError, Request
+from ahelm.models.base import Model
+from ahelm.store.cache import Cache
+
+_ASK, _PREFETCH = 0, 1
+PEER_POLL_S = 0.05
+
+
+@dataclass
+class DispatchStats:
+    model_calls: int = 0
+    cache_hits: int = 0
+    errors: int = 0
+    peer_answers: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        model: Model,
+        cache_path: Path,
+        run_id: str,
+        *,
+        refresh: bool = False,
+        concurrency: int | None = None,
+    ) -> None:
+        self.model = model
+        self.stats = DispatchStats()
+        self._cache_path = cache_path
+        self._run_id = run_id
+        self._refresh = refresh
+        self._concurrency = max(1, concurrency or model.max_concurrency)
+        self._seq = itertools.count()
+        self._futures: dict[str, asyncio.Future[Answer]] = {}
+        self._pending: dict[str, Request] = {}
+        self._waiting: dict[str, Request] = {}
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, name="ahelm-dispatch", daemon=True)
+        self._startup_error: BaseException | None = None
+        self._thread.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            raise RuntimeError(f"the dispatcher could not start: {self._startup_error}")
+
+    # -- called from test threads -------------------------------------------------------------
+
+    def key(self, request: Request) -> str:
+        return request.key(self.model.fingerprint)
+
+    def prefetch(self, requests: Sequence[Request]) -> None:
+        """Queue requests to be answered in this order, behind anything a test is waiting for."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._enqueue_many, list(requests))
+
+    def answer(self, request: Request) -> Answer:
+        """Block until ``request`` is answered (or failed); asks first if it is not started."""
+        assert self._loop is not None
+        future: Future[Answer] = asyncio.run_coroutine_threadsafe(self._ask(request), self._loop)
+        return future.result()
+
+    def close(self) -> None:
+        if self._loop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout=30)
+
+    # -- the loop thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:
+            self._startup_error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
+        self._cache = Cache(self._cache_path, self._run_id, refresh=self._refresh)
+        tasks = [asyncio.create_task(self._worker()) for _ in range(self._concurrency)]
+        tasks.append(asyncio.create_task(self._watch_peers()))
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.model.aclose()
+            self._cache.close()
+
+    async def _ask(self, request: Request) -> Answer:
+        return await asyncio.shield(self._enqueue(request, _ASK))
+
+    def _enqueue_many(self, requests: list[Request]) -> None:
+        for request in requests:
+            self._enqueue(request, _PREFETCH)
+
+    def _enqueue(self, request: Request, priority: int) -> asyncio.Future[Answer]:
+        key = self.key(request)
+        future = self._futures.get(key)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._futures[key] = future
+            self._pending[key] = request
+            self._queue.put_nowait((priority, next(self._seq), key))
+        elif priority == _ASK and key in self._pending:
+            self._queue.put_nowait((priority, next(self._seq), key))
+        return future
+
+    async def _worker(self) -> None:
+        while True:
+            _, _, key = await self._queue.get()
+            request = self._pending.pop(key, None)
+            if request is None:
+                continue
+            try:
+                await self._resolve(key, request)
+            except Exception as exc:  # a bug must fail one instance, never hang the run
+                detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                self._settle(key, Answer(key, None, ModelCallError(f"internal error: {detail}")))
+
+    async def _resolve(self, key: str, request: Request) -> None:
+        if self._from_store(key):
+            return
+        if self._cache.claim(key) is not None:
+            self._waiting[key] = request
+            return
+        if self._from_store(key, from_peer=True):  # a peer finished between the look-up and the claim
+            self._cache.release(key)
+            return
+        try:
+            response = await self.model.generate(request)
+        except InstanceError as error:
+            self._cache.put_error(key, error)
+            self.stats.errors += 1
+            self._settle(key, Answer(key, None, error))
+        except Exception as exc:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            error = ModelCallError(f"model adapter failed: {detail}")
+            self._cache.put_error(key, error)
+            self.stats.errors += 1
+            self._settle(key, Answer(key, None, error))
+        else:
+            self._cache.put(key, self.model.fingerprint, request.instance_id, response)
+            self.stats.model_calls += 1
+            self._settle(key, Answer(key, response, None))
+        finally:
+            self._cache.release(key)
+
+    def _from_store(self, key: str, *, from_peer: bool = False) -> bool:
+        response = self._cache.get(key)
+        if response is not None:
+            if from_peer:
+                self.stats.peer_answers += 1
+            else:
+                self.stats.cache_hits += 1
+            self._settle(key, Answer(key, response, None, cached=not from_peer))
+            return True
+        error = self._cache.get_error(key)
+        if error is not None:
+            self._settle(key, Answer(key, None, error))
+            return True
+        return False
+
+    async def _watch_peers(self) -> None:
+        """Answers that another process claimed arrive through the cache; poll for them."""
+        while True:
+            await asyncio.sleep(PEER_POLL_S)
+            for key, request in list(self._waiting.items()):
+                if self._from_store(key, from_peer=True):
+                    del self._waiting[key]
+                elif not self._cache.claimed_by_other(key):
+                    del self._waiting[key]
+                    self._pending[key] = request
+                    self._queue.put_nowait((_ASK, next(self._seq), key))
+
+    def _settle(self, key: str, answer: Answer) -> None:
+        future = self._futures.get(key)
+        if future is not None and not future.done():
+            future.set_result(answer)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"concurrency": self._concurrency, **self.stats.to_json()}

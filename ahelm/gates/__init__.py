@@ -1,0 +1,1 @@
+"""Gates: conditions on scenario metrics that decide the release verdict."""

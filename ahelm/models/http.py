@@ -1,0 +1,235 @@
+"""The one reliability layer every HTTP model adapter shares.
+
+Adapters build payloads and parse answers; getting a JSON object back from a flaky endpoint
+(retries, backoff, Retry-After, timeouts, connection pooling, redaction) lives here so that every
+provider fails in the same clear way with a :class:`~ahelm.core.ModelCallError`.
+
+A 2xx body that is not valid JSON is not retried: servers that answer 200 with garbage do so
+deterministically (a proxy page, a crashed template), and a body cut short in transit surfaces as
+a protocol error, which is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Mapping
+
+import httpx
+
+from ahelm.core import ModelCallError
+from ahelm.secrets import redact
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RAW_LIMIT = 4000
+MESSAGE_BODY_LIMIT = 300
+_RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry; ``max_retries`` counts retries, not attempts."""
+
+    max_retries: int = 4
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 20.0
+    jitter: float = 0.5
+    retry_after_cap_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ValueError("jitter must be between 0 and 1 (the fraction of a delay randomised)")
+        if min(self.backoff_base_s, self.backoff_max_s, self.retry_after_cap_s) < 0:
+            raise ValueError("backoff and cap durations must be >= 0")
+
+    @property
+    def attempts(self) -> int:
+        return self.max_retries + 1
+
+    def delay(
+        self,
+        retry: int,
+        retry_after: float | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based).
+
+        A server's Retry-After wins (capped); otherwise exponential backoff, of which up to a
+        ``jitter`` fraction is removed at random so that parallel callers spread out.
+        """
+        if retry_after is not None:
+            return min(retry_after, self.retry_after_cap_s)
+        backoff = min(self.backoff_max_s, self.backoff_base_s * 2.0 ** (retry - 1))
+        return backoff * (1.0 - self.jitter * rand())
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None if absent or bad."""
+    if not value or not value.strip():
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+@dataclass(frozen=True)
+class JsonResult:
+    """A successful call: the decoded object, its redacted body, and what getting it took."""
+
+    data: dict[str, Any]
+    text: str
+    status: int
+    attempts: int
+    elapsed_s: float
+
+
+class HttpTransport:
+    """POSTs JSON to one endpoint with retries, a per-attempt deadline and a bounded pool.
+
+    At most ``max_concurrency`` requests are in flight; the connection pool is sized to match so
+    that it never serialises them. Pooled connections belong to the event loop that opened them,
+    so the transport is bound to the loop it is first used in until :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float = 60.0,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 8,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be > 0")
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
+        self.max_concurrency = max_concurrency
+        self._headers = dict(headers or {})
+        self._secrets = tuple(s for s in secrets if s)
+        self._client: httpx.AsyncClient | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"HttpTransport({self.base_url!r}, timeout_s={self.timeout_s}, "
+            f"max_concurrency={self.max_concurrency}, {self.retry!r})"
+        )
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._secrets)
+
+    def clip(self, text: str, limit: int = RAW_LIMIT) -> str:
+        """Redacted and truncated: what an error may keep or show of a body."""
+        text = self.redact(text)
+        return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more chars]"
+
+    async def post_json(self, path: str, payload: Mapping[str, Any]) -> JsonResult:
+        """The JSON object the endpoint answers with, or ModelCallError saying why not."""
+        client, slots = self._bound()
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        started: float | None = None
+        failure = "no attempt made"
+        raw: str | None = None
+        for attempt in range(1, self.retry.attempts + 1):
+            retry_after: float | None = None
+            async with slots:
+                started = started if started is not None else time.monotonic()
+                try:
+                    async with asyncio.timeout(self.timeout_s):
+                        response = await client.post(url, json=payload)
+                except (TimeoutError, httpx.TimeoutException):
+                    failure, raw = f"timed out after {self.timeout_s:g} s", None
+                except _RETRYABLE_ERRORS as exc:
+                    failure, raw = f"{type(exc).__name__}: {str(exc) or 'connection failed'}", None
+                except httpx.HTTPError as exc:
+                    message = f"POST {url} failed (not retried): {type(exc).__name__}: {exc}"
+                    raise self._error(message) from None
+                else:
+                    if response.is_success:
+                        return self._decode(response, url, attempt, time.monotonic() - started)
+                    raw = self.clip(response.text)
+                    failure = (
+                        f"HTTP {response.status_code} {response.reason_phrase}: "
+                        f"{self.clip(response.text, MESSAGE_BODY_LIMIT) or '(empty body)'}"
+                    )
+                    if response.status_code not in RETRY_STATUSES:
+                        raise self._error(f"POST {url} failed with {failure} (not retried)", raw)
+                    retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if attempt < self.retry.attempts:
+                await asyncio.sleep(self.retry.delay(attempt, retry_after))
+        elapsed = time.monotonic() - (started or time.monotonic())
+        raise self._error(
+            f"POST {url} failed after {self.retry.attempts} attempt(s) in {elapsed:.1f} s; "
+            f"last attempt: {failure}",
+            raw,
+        )
+
+    def _error(self, message: str, raw: str | None = None) -> ModelCallError:
+        return ModelCallError(self.redact(message), raw=raw)
+
+    def _decode(
+        self, response: httpx.Response, url: str, attempts: int, elapsed: float
+    ) -> JsonResult:
+        text = self.redact(response.text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise self._error(
+                f"POST {url} answered HTTP {response.status_code} with a body that is not valid "
+                f"JSON ({exc.msg} at char {exc.pos} of {len(text)}); not retried",
+                self.clip(text),
+            ) from None
+        if not isinstance(data, dict):
+            raise self._error(
+                f"POST {url} answered with JSON that is not an object (got {type(data).__name__})",
+                self.clip(text),
+            )
+        return JsonResult(data, text, response.status_code, attempts, elapsed)
+
+    def _bound(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        loop = asyncio.get_running_loop()
+        if self._loop is not None and self._loop is not loop:
+            raise RuntimeError(
+                f"{self!r} is bound to another event loop; await aclose() in that loop first"
+            )
+        if self._client is None or self._slots is None:
+            self._client = httpx.AsyncClient(
+                headers=self._headers,
+                timeout=httpx.Timeout(self.timeout_s),
+                limits=httpx.Limits(
+                    max_connections=self.max_concurrency,
+                    max_keepalive_connections=self.max_concurrency,
+                ),
+            )
+            self._slots = asyncio.Semaphore(self.max_concurrency)
+            self._loop = loop
+        return self._client, self._slots
+
+    async def aclose(self) -> None:
+        """Close the connections; the transport may then be used again, even from a new loop."""
+        client = self._client
+        self._client = self._slots = self._loop = None
+        if client is not None:
+            await client.aclose()

@@ -1,0 +1,69 @@
+"""The pytest plugin: options, markers, fixtures. The work happens in ``ahelm.session``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ahelm import ASPECTS
+
+if TYPE_CHECKING:
+    from ahelm.core import Instance
+    from ahelm.session import AhelmSession, Outcome
+
+SESSION_KEY = pytest.StashKey["AhelmSession"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ahelm", "ahelm: holistic evaluation of audio-language models")
+    group.addoption(
+        "--model", dest="ahelm_model", default="reference", metavar="NAME|PATH",
+        help="model under test: NAME means model_configs/NAME.toml (default: reference)",
+    )
+    group.addoption(
+        "--report-dir", dest="ahelm_report_dir", default=None, metavar="DIR",
+        help="where runs, the answer cache and reports are written (default: <rootdir>/reports)",
+    )
+    group.addoption(
+        "--suite-size", dest="ahelm_suite_size", default="full", choices=("smoke", "full"),
+        help="smoke: a fixed seeded subset of every scenario; full: everything (default)",
+    )
+    group.addoption(
+        "--refresh", dest="ahelm_refresh", action="store_true",
+        help="ask the model again instead of using cached answers",
+    )
+    group.addoption(
+        "--gate-policy", dest="ahelm_gate_policy", default=None, metavar="TOML",
+        help="gate policy file (default: <rootdir>/suites/gates.toml)",
+    )
+    parser.addini("ahelm_corpus", "folder holding the scenario folders", default="fixtures/corpus")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for aspect in ASPECTS:
+        config.addinivalue_line("markers", f"{aspect}: AHELM aspect '{aspect}'")
+    config.addinivalue_line(
+        "markers", "scenario(name): parametrise this test over the instances of a scenario"
+    )
+    config.addinivalue_line("markers", "gate: a release gate scoring a whole scenario")
+    from ahelm.session import AhelmSession
+
+    session = AhelmSession.from_config(config)
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "ahelm-session")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.close()
+
+
+@pytest.fixture
+def outcome(request: pytest.FixtureRequest, instance: Instance) -> Outcome:
+    """The scored answer of the model under test to this instance.
+
+    A transport or audio failure raises here, so the test reports an error, not a failure.
+    """
+    return request.config.stash[SESSION_KEY].outcome(request.node, instance)

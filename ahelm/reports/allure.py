@@ -1,0 +1,96 @@
+"""Allure results: the aspect -> scenario hierarchy, a playable audio clip, prompt, output, scores.
+
+Allure has no native audio preview, so the clip is attached as an HTML page with an
+``<audio controls>`` player whose source is the clip itself, inline. Nothing here runs unless
+pytest was started with ``--alluredir``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from ahelm.core import Instance, Record
+    from ahelm.gates.verdict import GateResult
+
+_MIME = {".ogg": "audio/ogg", ".opus": "audio/ogg", ".wav": "audio/wav", ".flac": "audio/flac",
+         ".mp3": "audio/mpeg"}
+
+
+def _active(config: pytest.Config) -> bool:
+    return bool(config.getoption("allure_report_dir", None))
+
+
+def audio_player_html(data: bytes, mime: str, title: str, details: dict[str, str]) -> str:
+    source = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in details.items()
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>"
+        f"{html.escape(title)}</title></head><body style='font-family:sans-serif'>"
+        f"<audio controls preload='auto' src='{source}'></audio>"
+        f"<table style='margin-top:8px;text-align:left'>{rows}</table></body></html>"
+    )
+
+
+def attach_instance(config: pytest.Config, instance: Instance, record: Record) -> None:
+    if not _active(config):
+        return
+    import allure
+
+    allure.dynamic.parent_suite(instance.aspect)
+    allure.dynamic.suite(instance.scenario)
+    allure.dynamic.epic(instance.aspect)
+    allure.dynamic.feature(instance.scenario)
+    allure.dynamic.title(f"{instance.scenario} · {instance.id}")
+    for key, value in instance.groups:
+        allure.dynamic.tag(f"{key}={value}")
+    if instance.groups:
+        allure.dynamic.sub_suite(", ".join(f"{k}={v}" for k, v in instance.groups))
+    details = {
+        "expected": " / ".join(instance.references),
+        "output": record.output if record.output is not None else f"(error) {record.error}",
+        "status": record.status,
+        "bar": record.bar or "",
+    }
+    if instance.audio is not None:
+        try:
+            data = instance.audio.path.read_bytes()
+        except OSError as exc:
+            allure.attach(f"audio unavailable: {exc}", "audio", allure.attachment_type.TEXT)
+        else:
+            mime = _MIME.get(instance.audio.path.suffix.lower(), "application/octet-stream")
+            allure.attach(
+                audio_player_html(data, mime, instance.id, details),
+                "audio", allure.attachment_type.HTML,
+            )
+    allure.attach(instance.prompt, "prompt", allure.attachment_type.TEXT)
+    allure.attach(details["output"], "output", allure.attachment_type.TEXT)
+    allure.attach(details["expected"], "expected", allure.attachment_type.TEXT)
+    allure.attach(
+        json.dumps(dict(record.scores), indent=2), "scores", allure.attachment_type.JSON
+    )
+
+
+def attach_gate(config: pytest.Config, result: GateResult, aspect: str) -> None:
+    if not _active(config):
+        return
+    import allure
+
+    allure.dynamic.parent_suite(aspect)
+    allure.dynamic.suite(result.gate.scenario)
+    allure.dynamic.sub_suite("gates")
+    allure.dynamic.epic(aspect)
+    allure.dynamic.feature(result.gate.scenario)
+    allure.dynamic.title(f"gate {result.gate.condition.text} on {result.gate.scenario}")
+    allure.dynamic.severity(allure.severity_level.CRITICAL)
+    allure.dynamic.tag("gate")
+    allure.dynamic.description(result.message)
+    payload: dict[str, Any] = result.to_json()
+    allure.attach(json.dumps(payload, indent=2), "gate", allure.attachment_type.JSON)

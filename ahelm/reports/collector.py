@@ -1,0 +1,82 @@
+"""Gathering per-instance records and gate verdicts from test reports, then the run folder.
+
+Records and verdicts travel on the test reports themselves, so they survive xdist: the
+controller (or the single process) sees every report and writes the run once.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ahelm.core import Record
+
+if TYPE_CHECKING:
+    from ahelm.session import AhelmSession
+
+
+class RunCollector:
+    def __init__(self, session: AhelmSession) -> None:
+        self.session = session
+        self.started = time.time()
+        self.records: dict[tuple[str, str], Record] = {}
+        self.gates: dict[str, dict[str, Any]] = {}
+        self.other_failures: list[str] = []
+        self.worker_stats: list[dict[str, int]] = []
+        self.summary: dict[str, Any] | None = None
+        self.run_dir: Path | None = None
+
+    def add_report(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "ahelm_record", None)
+        if data is not None:
+            record = Record.from_json(data)
+            self.records[(record.scenario, record.instance_id)] = record
+            return
+        gate = getattr(report, "ahelm_gate", None)
+        if gate is not None:
+            self.gates[gate["name"]] = gate
+            return
+        if report.failed:
+            self.other_failures.append(f"{report.nodeid} ({report.when})")
+
+    def add_worker_stats(self, stats: dict[str, int] | None) -> None:
+        if stats:
+            self.worker_stats.append(stats)
+
+    def finish(self, session: pytest.Session, exitstatus: int) -> int | None:
+        """Write the run folder; return the exit status the gates call for, if it is ours to set."""
+        if not self.records and not self.gates:
+            return None
+        from ahelm.reports.summary import build_summary
+        from ahelm.store.run import write_run
+
+        stopped_early = bool(session.shouldstop or session.shouldfail)
+        complete = not stopped_early and exitstatus in (
+            pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED
+        )
+        self.summary = build_summary(
+            self.session,
+            records=sorted(self.records.values(), key=lambda r: (r.scenario, r.instance_id)),
+            gates=[self.gates[name] for name in sorted(self.gates)],
+            other_failures=self.other_failures,
+            dispatch=self.worker_stats,
+            started=self.started,
+            complete=complete,
+        )
+        self.run_dir = write_run(
+            self.session.report_dir / "runs" / self.session.run_id,
+            self.summary,
+            sorted(self.records.values(), key=lambda r: (r.scenario, r.instance_id)),
+        )
+        if not complete:
+            return None
+        return pytest.ExitCode.OK if self.summary["verdict"] == "pass" else pytest.ExitCode.TESTS_FAILED
+
+    def print_summary(self, terminalreporter: Any) -> None:
+        if self.summary is not None and self.run_dir is not None:
+            from ahelm.reports.terminal import print_summary
+
+            print_summary(terminalreporter, self.summary, self.run_dir)

@@ -1,0 +1,112 @@
+"""summary.json: per-scenario and per-aspect results with CIs, gate verdicts, provenance."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections import Counter, defaultdict
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ahelm import __version__
+from ahelm.core import Record
+from ahelm.scenarios import FAMILIES
+
+if TYPE_CHECKING:
+    from ahelm.session import AhelmSession
+
+SCHEMA_VERSION = 1
+_KEY_PACKAGES = (
+    "pytest", "pytest-xdist", "hypothesis", "numpy", "scipy", "soundfile", "audiomentations",
+    "jiwer", "httpx", "allure-pytest", "pocketsphinx",
+)
+
+
+def versions() -> dict[str, str]:
+    found = {"ahelm": __version__, "python": platform.python_version()}
+    for name in _KEY_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    try:
+        import soundfile
+
+        found["libsndfile"] = soundfile.__libsndfile_version__
+    except ImportError:
+        pass
+    return found
+
+
+def _counts(records: Sequence[Record]) -> dict[str, int]:
+    counter = Counter(r.status for r in records)
+    return {"pass": counter["pass"], "fail": counter["fail"], "error": counter["error"],
+            "total": len(records)}
+
+
+def build_summary(
+    session: AhelmSession,
+    *,
+    records: Sequence[Record],
+    gates: Sequence[dict[str, Any]],
+    other_failures: Sequence[str],
+    dispatch: Sequence[dict[str, int]],
+    started: float,
+    complete: bool,
+) -> dict[str, Any]:
+    by_scenario: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        by_scenario[record.scenario].append(record)
+    scenarios: dict[str, Any] = {}
+    aspects: dict[str, dict[str, Any]] = defaultdict(lambda: {"scenarios": [], "counts": {}})
+    for name in sorted(by_scenario):
+        group = by_scenario[name]
+        family = FAMILIES[group[0].family]
+        metrics = family.metrics(group)
+        scenarios[name] = {
+            "aspect": group[0].aspect,
+            "family": family.name,
+            "instance_bar": group[0].bar,
+            "counts": _counts(group),
+            "metrics": {key: metric.to_json() for key, metric in metrics.items()},
+            "gates": [g["name"] for g in gates if g["scenario"] == name],
+        }
+        aspects[group[0].aspect]["scenarios"].append(name)
+    for aspect, entry in aspects.items():
+        entry["counts"] = _counts([r for r in records if r.aspect == aspect])
+    gates_failed = [g["name"] for g in gates if not g["passed"]]
+    verdict = "pass" if gates and not gates_failed and not other_failures else "fail"
+    totals: Counter[str] = Counter()
+    for stats in dispatch:
+        totals.update(stats)
+    return {
+        "schema": SCHEMA_VERSION,
+        "run_id": session.run_id,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "duration_s": round(time.time() - started, 3),
+        "complete": complete,
+        "verdict": verdict,
+        "verdict_reason": _reason(gates, gates_failed, other_failures),
+        "suite_size": session.suite_size,
+        "model": session.model_config.public(),
+        "model_config_digest": session.model_config.digest,
+        "gate_policy": str(session.policy.path) if session.policy.path else None,
+        "counts": _counts(records),
+        "aspects": dict(sorted(aspects.items())),
+        "scenarios": scenarios,
+        "gates": list(gates),
+        "other_failures": list(other_failures),
+        "dispatch": {k: totals[k] for k in ("model_calls", "cache_hits", "peer_answers", "errors")},
+        "versions": versions(),
+        "command": ["pytest", *session.config.invocation_params.args],
+    }
+
+
+def _reason(gates: Sequence[dict[str, Any]], failed: Sequence[str], other: Sequence[str]) -> str:
+    if not gates:
+        return "no gate was evaluated, so nothing vouches for this model"
+    if other:
+        return f"{len(other)} test(s) outside the instance tests and gates failed or errored"
+    if failed:
+        return f"{len(failed)} of {len(gates)} gates failed: {', '.join(failed)}"
+    return f"all {len(gates)} gates hold"

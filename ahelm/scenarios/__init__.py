@@ -1,0 +1,119 @@
+"""Scenarios: a folder with ``scenario.toml`` + ``manifest.jsonl`` + audio, read into Instances.
+
+A scenario names its family (how rows become instances and how answers are scored); adding a
+scenario to an existing family takes one folder and one test function.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tomllib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ahelm import ASPECTS
+from ahelm.core import Instance
+from ahelm.scenarios.asr import AsrFamily
+from ahelm.scenarios.base import Family, ScenarioError, ScenarioSpec
+
+__all__ = ["FAMILIES", "Scenario", "ScenarioError", "ScenarioSpec", "load_scenario", "SUITE_SIZES"]
+
+FAMILIES: dict[str, Family] = {family.name: family for family in (AsrFamily(),)}
+SUITE_SIZES = ("smoke", "full")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    spec: ScenarioSpec
+    family: Family
+    instances: tuple[Instance, ...]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def select(self, size: str) -> tuple[Instance, ...]:
+        """All instances (``full``) or a fixed, seeded subset balanced over the first group."""
+        if size == "full" or len(self.instances) <= self.spec.smoke_size:
+            return self.instances
+        rng = random.Random(f"ahelm-smoke:{self.spec.name}")
+        strata: dict[str, list[Instance]] = defaultdict(list)
+        key = self.spec.group_by[0] if self.spec.group_by else None
+        for instance in self.instances:
+            strata[(instance.group(key) or "") if key else ""].append(instance)
+        pools = [rng.sample(strata[k], len(strata[k])) for k in sorted(strata)]
+        chosen: list[Instance] = []
+        while len(chosen) < self.spec.smoke_size:
+            for pool in pools:
+                if pool and len(chosen) < self.spec.smoke_size:
+                    chosen.append(pool.pop())
+        picked = {i.id for i in chosen}
+        return tuple(i for i in self.instances if i.id in picked)
+
+
+def load_scenario(directory: Path) -> Scenario:
+    """Read and check a scenario folder; every error names the file, line and field."""
+    spec = _read_spec(directory / "scenario.toml")
+    family = FAMILIES[spec.family]
+    manifest = directory / "manifest.jsonl"
+    if not manifest.is_file():
+        raise ScenarioError(f"{manifest}: manifest not found")
+    instances: list[Instance] = []
+    seen: set[str] = set()
+    with manifest.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{manifest}:{number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ScenarioError(f"{where}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ScenarioError(f"{where}: expected a JSON object")
+            instance = family.instance(spec, row, where)
+            if instance.id in seen:
+                raise ScenarioError(f"{where}: duplicate instance id {instance.id!r}")
+            seen.add(instance.id)
+            instances.append(instance)
+    if not instances:
+        raise ScenarioError(f"{manifest}: no instances")
+    return Scenario(spec=spec, family=family, instances=tuple(instances))
+
+
+def _read_spec(path: Path) -> ScenarioSpec:
+    if not path.is_file():
+        raise ScenarioError(f"{path}: scenario.toml not found")
+    try:
+        table: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML ({exc})") from None
+    for name in ("name", "aspect", "family"):
+        if not isinstance(table.get(name), str):
+            raise ScenarioError(f"{path}: field '{name}' is missing or not a string")
+    if table["aspect"] not in ASPECTS:
+        raise ScenarioError(f"{path}: field 'aspect': {table['aspect']!r} is not one of {ASPECTS}")
+    if table["family"] not in FAMILIES:
+        raise ScenarioError(
+            f"{path}: field 'family': unknown family {table['family']!r}; "
+            f"known: {', '.join(sorted(FAMILIES))}"
+        )
+    smoke = table.get("smoke_size", 40)
+    if not isinstance(smoke, int) or smoke < 1:
+        raise ScenarioError(f"{path}: field 'smoke_size' should be a positive integer")
+    group_by = table.get("group_by", [])
+    if not isinstance(group_by, list) or not all(isinstance(g, str) for g in group_by):
+        raise ScenarioError(f"{path}: field 'group_by' should be a list of strings")
+    return ScenarioSpec(
+        name=table["name"],
+        aspect=table["aspect"],
+        family=table["family"],
+        directory=path.parent,
+        title=str(table.get("title", "")),
+        language=str(table.get("language", "en")),
+        smoke_size=smoke,
+        group_by=tuple(group_by),
+    )

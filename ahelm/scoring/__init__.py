@@ -1,0 +1,1 @@
+"""Scorers (pure functions of instance and output) and the statistics that aggregate them."""

@@ -1,0 +1,70 @@
+"""Transcript scoring: WER, CER, MER and WIP from jiwer after a fixed text normalisation."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import jiwer
+
+_WORD_TRANSFORM = jiwer.Compose(
+    [
+        jiwer.ToLowerCase(),
+        jiwer.RemovePunctuation(),
+        jiwer.RemoveMultipleSpaces(),
+        jiwer.Strip(),
+        jiwer.ReduceToListOfListOfWords(),
+    ]
+)
+_CHAR_TRANSFORM = jiwer.Compose(
+    [
+        jiwer.ToLowerCase(),
+        jiwer.RemovePunctuation(),
+        jiwer.RemoveMultipleSpaces(),
+        jiwer.Strip(),
+        jiwer.ReduceToListOfListOfChars(),
+    ]
+)
+_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
+
+
+def normalise(text: str) -> str:
+    """The text as scoring sees it: NFKC, lower case, hyphens as spaces, no punctuation."""
+    text = _HYPHEN.sub(" ", unicodedata.normalize("NFKC", text))
+    words = _WORD_TRANSFORM(text)
+    return " ".join(words[0]) if words else ""
+
+
+def score_transcript(reference: str, hypothesis: str) -> dict[str, float]:
+    """Word and character error measures of one hypothesis against one reference.
+
+    ``word_errors``/``ref_words`` and ``char_errors``/``ref_chars`` are kept so that a scenario
+    can compute corpus-level rates (total errors over total words), as ASR benchmarks report.
+    An empty hypothesis scores WER 1 (every reference word deleted).
+    """
+    ref = normalise(reference)
+    hyp = normalise(hypothesis)
+    if not ref:
+        raise ValueError("reference transcript is empty after normalisation")
+    if not hyp:
+        n_words = len(ref.split())
+        n_chars = len(ref)
+        return {
+            "wer": 1.0, "cer": 1.0, "mer": 1.0, "wip": 0.0,
+            "word_errors": float(n_words), "ref_words": float(n_words),
+            "char_errors": float(n_chars), "ref_chars": float(n_chars),
+        }
+    words = jiwer.process_words(ref, hyp)
+    chars = jiwer.process_characters(ref, hyp)
+    word_errors = words.substitutions + words.deletions + words.insertions
+    char_errors = chars.substitutions + chars.deletions + chars.insertions
+    return {
+        "wer": float(words.wer),
+        "cer": float(chars.cer),
+        "mer": float(words.mer),
+        "wip": float(words.wip),
+        "word_errors": float(word_errors),
+        "ref_words": float(words.hits + words.substitutions + words.deletions),
+        "char_errors": float(char_errors),
+        "ref_chars": float(chars.hits + chars.substitutions + chars.deletions),
+    }

@@ -1,0 +1,83 @@
+"""Scenario-level estimates with 95% confidence intervals.
+
+Ratios of sums (corpus WER) get a seeded percentile bootstrap over instances from scipy;
+proportions get the Wilson interval, which is exact enough and never leaves [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20250829
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A scenario metric: point estimate, 95% interval, how many instances it rests on."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+    lower_is_better: bool = False
+    method: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value": _finite(self.value),
+            "ci95": [_finite(self.ci_low), _finite(self.ci_high)],
+            "n": self.n,
+            "lower_is_better": self.lower_is_better,
+            "method": self.method,
+        }
+
+
+def _finite(x: float) -> float | None:
+    """JSON has no NaN: an undefined estimate (no instances) is written as null."""
+    return None if np.isnan(x) else x
+
+
+def ratio_of_sums(
+    numerators: Sequence[float], denominators: Sequence[float], *, lower_is_better: bool = True
+) -> Metric:
+    """sum(numerators) / sum(denominators), e.g. word errors over reference words."""
+    num = np.asarray(numerators, dtype=float)
+    den = np.asarray(denominators, dtype=float)
+    if len(num) == 0 or den.sum() <= 0:
+        return Metric(float("nan"), float("nan"), float("nan"), 0, lower_is_better, "ratio")
+    value = float(num.sum() / den.sum())
+    if len(num) < 2 or np.all(num * den.sum() == den * num.sum()):
+        return Metric(value, value, value, len(num), lower_is_better, "ratio")
+
+    def statistic(n: np.ndarray, d: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.asarray(n.sum(axis=axis) / np.maximum(d.sum(axis=axis), 1e-12))
+
+    result = stats.bootstrap(
+        (num, den),
+        statistic,
+        paired=True,
+        vectorized=True,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        confidence_level=CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(BOOTSTRAP_SEED),
+    )
+    low, high = result.confidence_interval
+    return Metric(value, float(low), float(high), len(num), lower_is_better, "ratio, bootstrap")
+
+
+def proportion(successes: int, total: int, *, lower_is_better: bool = False) -> Metric:
+    """A rate of yes/no outcomes with its Wilson score interval."""
+    if total == 0:
+        return Metric(float("nan"), float("nan"), float("nan"), 0, lower_is_better, "wilson")
+    interval = stats.binomtest(successes, total).proportion_ci(CONFIDENCE, method="wilson")
+    return Metric(
+        successes / total, float(interval.low), float(interval.high), total, lower_is_better,
+        "proportion, wilson",
+    )

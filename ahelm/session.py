@@ -1,0 +1,324 @@
+"""The state of one ahelm run inside pytest: scenarios, the model, answers, results.
+
+One AhelmSession exists per pytest process and is registered as a plugin; on an xdist
+controller it only gathers what the workers report.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from ahelm.config import ConfigError, ModelConfig, load_model_config
+from ahelm.core import Answer, Instance, Record, Request
+from ahelm.gates.items import GateItem
+from ahelm.gates.policy import GatePolicy, load_policy
+from ahelm.models import validate_config
+from ahelm.models.base import Model
+from ahelm.reports.collector import RunCollector
+from ahelm.scenarios import Scenario, ScenarioError, load_scenario
+from ahelm.scoring.stats import Metric
+
+RECORD_KEY = pytest.StashKey[Record]()
+
+
+class InstanceFailure(Exception):
+    """The model gave no usable answer for one instance: reported as a test error."""
+
+
+class Outcome:
+    """What a scenario test sees: the record, and a check that fails with expected vs actual."""
+
+    def __init__(self, record: Record, scenario: Scenario) -> None:
+        self.record = record
+        self._scenario = scenario
+
+    @property
+    def correct(self) -> bool:
+        return self.record.passed
+
+    def explain(self) -> str:
+        return self._scenario.family.explain(self.record)
+
+    def check(self) -> None:
+        if not self.correct:
+            pytest.fail(f"{self.record.instance_id}: {self.explain()}", pytrace=False)
+
+
+def _new_run_id(model: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", model).strip("-") or "model"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-{secrets.token_hex(2)}"
+
+
+class AhelmSession:
+    def __init__(
+        self,
+        config: pytest.Config,
+        model_config: ModelConfig,
+        policy: GatePolicy,
+        run_id: str,
+    ) -> None:
+        self.config = config
+        self.model_config = model_config
+        self.policy = policy
+        self.run_id = run_id
+        root = config.rootpath
+        report_option = config.getoption("ahelm_report_dir")
+        self.report_dir = Path(report_option).resolve() if report_option else root / "reports"
+        self.corpus_root = root / str(config.getini("ahelm_corpus"))
+        self.suite_size: str = config.getoption("ahelm_suite_size")
+        self.refresh: bool = config.getoption("ahelm_refresh")
+        self.is_worker = hasattr(config, "workerinput")
+        self.collector = RunCollector(self)
+        self._scenarios: dict[str, Scenario] = {}
+        self._plan: list[Instance] = []
+        self._records: dict[tuple[str, str], Record] = {}
+        self._metrics: dict[str, dict[str, Metric]] = {}
+        self._dispatcher: Any = None
+        self._model: Model | None = None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> AhelmSession:
+        """Read and check the model config and gate policy: any error stops the run here."""
+        try:
+            model_config = load_model_config(config.getoption("ahelm_model"), config.rootpath)
+            validate_config(model_config)
+            policy_option = config.getoption("ahelm_gate_policy")
+            default_policy = config.rootpath / "suites" / "gates.toml"
+            policy_path = Path(policy_option) if policy_option else default_policy
+            policy = load_policy(
+                policy_path if (policy_option or default_policy.is_file()) else None,
+                model_config.gate_overrides,
+                model_config.path,
+            )
+        except ConfigError as exc:
+            raise pytest.UsageError(f"ahelm: {exc}") from None
+        workerinput = getattr(config, "workerinput", None)
+        run_id = workerinput["ahelm_run_id"] if workerinput else _new_run_id(model_config.name)
+        return cls(config, model_config, policy, run_id)
+
+    # -- scenarios and collection -------------------------------------------------------------
+
+    def scenario(self, name: str, module_path: Path) -> Scenario:
+        directory = (
+            (module_path.parent / name).resolve() if "/" in name else self.corpus_root / name
+        )
+        loaded = next((s for s in self._scenarios.values() if s.spec.directory == directory), None)
+        scenario = loaded or load_scenario(directory)
+        known = self._scenarios.setdefault(scenario.name, scenario)
+        if known.spec.directory != scenario.spec.directory:
+            raise ScenarioError(
+                f"two scenarios are named {scenario.name!r}: "
+                f"{known.spec.directory} and {scenario.spec.directory}"
+            )
+        return scenario
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        marker = metafunc.definition.get_closest_marker("scenario")
+        if marker is None:
+            return
+        if not marker.args or not isinstance(marker.args[0], str):
+            raise ScenarioError(f"{metafunc.definition.nodeid}: use @pytest.mark.scenario('name')")
+        if "instance" not in metafunc.fixturenames:
+            raise ScenarioError(
+                f"{metafunc.definition.nodeid}: a scenario test must use the 'outcome' fixture"
+            )
+        scenario = self.scenario(marker.args[0], metafunc.definition.path)
+        aspect_mark = getattr(pytest.mark, scenario.spec.aspect)
+        metafunc.parametrize(
+            "instance",
+            [pytest.param(i, id=i.id, marks=aspect_mark) for i in scenario.select(self.suite_size)],
+        )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Add the gate items of every scenario that is still selected, and plan the requests."""
+        modules: dict[str, pytest.Module] = {}
+        for item in items:
+            instance = _instance_of(item)
+            if instance is not None:
+                self._plan.append(instance)
+                module = item.getparent(pytest.Module)
+                if module is not None:
+                    modules.setdefault(instance.scenario, module)
+        for name, module in modules.items():
+            scenario = self._scenarios[name]
+            self._plan.extend(scenario.select(self.suite_size))
+            for gate in self.policy.gates(name):
+                items.append(GateItem.for_gate(module, gate, scenario.spec.aspect))
+        if self._plan and self._model is None:
+            self._model = self._build_model()
+
+    def _build_model(self) -> Model:
+        """Built once collection shows it is needed; a failure stops the run before any request."""
+        from ahelm.models import build_model
+
+        try:
+            return build_model(self.model_config)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"ahelm: {exc}") from None
+        except Exception as exc:
+            raise pytest.UsageError(
+                f"ahelm: {self.model_config.path}: cannot build the model "
+                f"(provider {self.model_config.provider!r}): {type(exc).__name__}: {exc}"
+            ) from None
+
+    # -- answering ----------------------------------------------------------------------------
+
+    def _dispatch(self) -> Any:
+        if self._dispatcher is None:
+            from ahelm.dispatch import Dispatcher
+
+            model = self._model or self._build_model()
+            workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+            self._dispatcher = Dispatcher(
+                model,
+                self.report_dir / "cache.sqlite3",
+                self.run_id,
+                refresh=self.refresh,
+                concurrency=max(1, model.max_concurrency // max(1, workers)),
+            )
+            self._dispatcher.prefetch(self._planned_requests(workers))
+        return self._dispatcher
+
+    def _planned_requests(self, workers: int) -> list[Request]:
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for instance in self._plan:
+            if (instance.scenario, instance.id) not in seen:
+                seen.add((instance.scenario, instance.id))
+                unique.append(Request.for_instance(instance))
+        if workers > 1 and unique:
+            index = int(re.sub(r"\D", "", os.environ.get("PYTEST_XDIST_WORKER", "0")) or 0)
+            start = len(unique) * index // workers
+            unique = unique[start:] + unique[:start]
+        return unique
+
+    def record_for(self, instance: Instance) -> Record:
+        memo = (instance.scenario, instance.id)
+        if memo not in self._records:
+            answer: Answer = self._dispatch().answer(Request.for_instance(instance))
+            self._records[memo] = self._score(instance, answer)
+        return self._records[memo]
+
+    def _score(self, instance: Instance, answer: Answer) -> Record:
+        scenario = self._scenarios[instance.scenario]
+        bar = self.policy.instance_bar(scenario.name, scenario.family.default_bar)
+        base: dict[str, Any] = dict(
+            instance_id=instance.id,
+            scenario=instance.scenario,
+            aspect=instance.aspect,
+            family=scenario.family.name,
+            prompt=instance.prompt,
+            references=instance.references,
+            groups=dict(instance.groups),
+            audio=self._display_path(instance.audio.path) if instance.audio else None,
+            key=answer.key,
+            cached=answer.cached,
+            bar=bar.text,
+        )
+        if answer.response is None:
+            error = answer.error
+            return Record(
+                status="error", output=None, scores={}, error=str(error),
+                error_kind=getattr(error, "kind", "error"), **base,
+            )
+        response = answer.response
+        scores = scenario.family.score(instance, response.text)
+        return Record(
+            status="pass" if bar.holds_for(scores) else "fail",
+            output=response.text,
+            scores=scores,
+            latency_s=response.latency_s,
+            **base,
+        )
+
+    def _display_path(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.config.rootpath))
+        except ValueError:
+            return str(path)
+
+    def outcome(self, item: pytest.Item, instance: Instance) -> Outcome:
+        record = self.record_for(instance)
+        item.stash[RECORD_KEY] = record
+        from ahelm.reports.allure import attach_instance
+
+        attach_instance(self.config, instance, record)
+        if record.status == "error":
+            raise InstanceFailure(f"{instance.id}: {record.error_kind} error: {record.error}")
+        return Outcome(record, self._scenarios[instance.scenario])
+
+    def scenario_aspect(self, name: str) -> str:
+        return self._scenarios[name].spec.aspect
+
+    def scenario_metrics(self, name: str) -> dict[str, Metric]:
+        if name not in self._metrics:
+            scenario = self._scenarios[name]
+            records = [self.record_for(i) for i in scenario.select(self.suite_size)]
+            self._metrics[name] = scenario.family.metrics(records)
+        return self._metrics[name]
+
+    # -- results ------------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Iterator[None]:
+        report: pytest.TestReport = yield
+        record = item.stash.get(RECORD_KEY, None)
+        if record is not None:
+            phase = "setup" if record.status == "error" else "call"
+            if report.when == phase:
+                report.ahelm_record = record.to_json()  # type: ignore[attr-defined]
+        if call.excinfo is not None and isinstance(call.excinfo.value, InstanceFailure):
+            report.longrepr = str(call.excinfo.value)
+        if isinstance(item, GateItem) and report.when == "call" and item.result is not None:
+            report.ahelm_gate = item.result.to_json()  # type: ignore[attr-defined]
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self.is_worker:
+            self.collector.add_report(report)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["ahelm_run_id"] = self.run_id
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        self.collector.add_worker_stats(getattr(node, "workeroutput", {}).get("ahelm_dispatch"))
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.close()
+            stats = self._dispatcher.snapshot()
+            if self.is_worker:
+                self.config.workeroutput["ahelm_dispatch"] = stats  # type: ignore[attr-defined]
+            else:
+                self.collector.add_worker_stats(stats)
+        if not self.is_worker:
+            status = self.collector.finish(session, exitstatus)
+            if status is not None:
+                session.exitstatus = status
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.is_worker:
+            self.collector.print_summary(terminalreporter)
+
+    def close(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.close()
+            self._dispatcher = None
+
+
+def _instance_of(item: pytest.Item) -> Instance | None:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("instance") if callspec is not None else None
+    return value if isinstance(value, Instance) else None
