@@ -149,7 +149,7 @@ class Dispatcher:
         if self._cache.claim(key) is not None:
             self._waiting[key] = request
             return
-        if self._from_store(key, from_peer=True):  # a peer finished between the look-up and the claim
+        if self._from_store(key):  # a peer finished between the look-up and the claim
             self._cache.release(key)
             return
         try:
@@ -171,14 +171,16 @@ class Dispatcher:
         finally:
             self._cache.release(key)
 
-    def _from_store(self, key: str, *, from_peer: bool = False) -> bool:
-        response = self._cache.get(key)
-        if response is not None:
-            if from_peer:
+    def _from_store(self, key: str) -> bool:
+        """Settle ``key`` from the cache: an earlier run's answer, or a peer's from this run."""
+        found = self._cache.lookup(key)
+        if found is not None:
+            response, this_run = found
+            if this_run:
                 self.stats.peer_answers += 1
             else:
                 self.stats.cache_hits += 1
-            self._settle(key, Answer(key, response, None, cached=not from_peer))
+            self._settle(key, Answer(key, response, None, cached=not this_run))
             return True
         error = self._cache.get_error(key)
         if error is not None:
@@ -191,7 +193,7 @@ class Dispatcher:
         while True:
             await asyncio.sleep(PEER_POLL_S)
             for key, request in list(self._waiting.items()):
-                if self._from_store(key, from_peer=True):
+                if self._from_store(key):
                     del self._waiting[key]
                 elif not self._cache.claimed_by_other(key):
                     del self._waiting[key]

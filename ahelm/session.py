@@ -248,9 +248,6 @@ class AhelmSession:
     def outcome(self, item: pytest.Item, instance: Instance) -> Outcome:
         record = self.record_for(instance)
         item.stash[RECORD_KEY] = record
-        from ahelm.reports.allure import attach_instance
-
-        attach_instance(self.config, instance, record)
         if record.status == "error":
             raise InstanceFailure(f"{instance.id}: {record.error_kind} error: {record.error}")
         return Outcome(record, self._scenarios[instance.scenario])
@@ -277,6 +274,12 @@ class AhelmSession:
             phase = "setup" if record.status == "error" else "call"
             if report.when == phase:
                 report.ahelm_record = record.to_json()  # type: ignore[attr-defined]
+                instance = _instance_of(item)
+                if instance is not None:
+                    # Here, not in the fixture: Allure renames a test after its setup phase.
+                    from ahelm.reports.allure import attach_instance
+
+                    attach_instance(self.config, instance, record)
         if call.excinfo is not None and isinstance(call.excinfo.value, InstanceFailure):
             report.longrepr = str(call.excinfo.value)
         if isinstance(item, GateItem) and report.when == "call" and item.result is not None:

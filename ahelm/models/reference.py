@@ -24,7 +24,8 @@ from ahelm.audio import decode, to_pcm16
 from ahelm.core import Request, Response
 from ahelm.scoring.asr import normalise
 
-RULES_VERSION = "1"
+RULES_VERSION = "2"
+"""Part of the cache fingerprint: bump when the answers for the same audio can change."""
 _OPTION = re.compile(r"^\s*\(?([A-Z])[.)]\s+(.+?)\s*$", re.MULTILINE)
 
 
@@ -63,6 +64,7 @@ class ReferenceModel:
 
             decoder = Decoder(samprate=16000, loglevel="FATAL")
             self._local.decoder = decoder
+            self._local.cmn = decoder.get_cmn()
         return decoder
 
     def transcribe(self, request: Request) -> str:
@@ -70,6 +72,10 @@ class ReferenceModel:
             return ""
         samples = decode(request.audio.read_verified(), str(request.audio.path))
         decoder = self._decoder()
+        # pocketsphinx adapts its feature normalisation from one utterance to the next; reset it
+        # so that every answer is the one a fresh decoder gives, whatever was decoded before.
+        decoder.reinit_feat()
+        decoder.set_cmn(self._local.cmn)
         decoder.start_utt()
         decoder.process_raw(to_pcm16(samples).tobytes(), full_utt=True)
         decoder.end_utt()

@@ -100,11 +100,16 @@ class Cache:
 
     def get(self, key: str) -> Response | None:
         """A stored answer; with ``refresh``, only one given during this run counts."""
+        found = self.lookup(key)
+        return found[0] if found else None
+
+    def lookup(self, key: str) -> tuple[Response, bool] | None:
+        """A stored answer and whether this run asked for it (False: an earlier run did)."""
         query = "SELECT response, run_id FROM responses WHERE key = ?"
         row = self._db.execute(query, (key,)).fetchone()
         if row is None or (self.refresh and row[1] != self.run_id):
             return None
-        return Response.from_json(json.loads(row[0]))
+        return Response.from_json(json.loads(row[0])), row[1] == self.run_id
 
     def put(self, key: str, model: str, instance_id: str, response: Response) -> None:
         self._db.execute(
