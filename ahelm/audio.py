@@ -37,7 +37,8 @@ def decode(data: bytes, source: str) -> np.ndarray:
 
 
 def to_pcm16(samples: np.ndarray) -> np.ndarray:
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype(np.int16)
+    """The inverse of libsndfile's int16 -> float scaling (1/32768), so a round trip is exact."""
+    return np.clip(np.round(samples * 32768.0), -32768, 32767).astype(np.int16)
 
 
 def to_wav_bytes(samples: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:

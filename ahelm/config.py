@@ -24,6 +24,7 @@ class ConfigError(Exception):
         super().__init__(f"{where}: {message}")
         self.path = str(path)
         self.field = field
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,12 @@ def parse_settings(cls: type[T], table: Mapping[str, Any], path: Path | str) -> 
             raise ConfigError(
                 path, name, f"environment variable {value} is not set (it must hold the secret)"
             )
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        raise ConfigError(path, exc.field, exc.message) from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(path, None, str(exc)) from None
 
 
 def _check_type(value: Any, hint: Any, path: Path | str, name: str) -> Any:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-AUDIO_PIPELINE_VERSION = "1"
+AUDIO_PIPELINE_VERSION = "2"
 """Bumped whenever the audio sent to models changes for the same file (decoding, resampling)."""
 
 

@@ -163,7 +163,7 @@ def test_no_samples() -> None:
 def test_to_pcm16_clips_and_rounds() -> None:
     pcm = to_pcm16(np.array([0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -3.0], dtype=np.float32))
     assert pcm.dtype == np.int16
-    assert pcm.tolist() == [0, 16384, -16384, 32767, -32767, 32767, -32767]
+    assert pcm.tolist() == [0, 16384, -16384, 32767, -32768, 32767, -32768]
 
 
 def test_wav_bytes_round_trip() -> None:
@@ -181,13 +181,6 @@ def test_wav_bytes_round_trip() -> None:
     np.testing.assert_allclose(decoded, original, atol=1 / 32767)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: to_pcm16() scales by 32767 while libsndfile decodes PCM_16 by 1/32768, so "
-    "decode() then to_wav_bytes() (what the openai-chat adapter does with every clip) is not "
-    "lossless for 16 kHz mono 16-bit input: every sample above 16384 in magnitude loses 1 LSB "
-    "(30000 -> 29999, -32768 -> -32767) and each further round trip shrinks the signal again.",
-)
 def test_pcm16_wav_survives_decode_and_reencode_unchanged() -> None:
     pcm = np.array([0, 1, -1, 16384, 20000, 30000, 32767, -32768, -20000], dtype=np.int16)
     buffer = io.BytesIO()

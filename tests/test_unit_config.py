@@ -323,12 +323,6 @@ def test_unknown_setting_for_a_provider(tmp_path: Path) -> None:
     assert info.value.path == str(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: openai_chat.Settings.__post_init__ raises ConfigError with the path "
-    "'openai-chat settings' and validate_config() lets it through unchanged, so a bad value "
-    "(e.g. base_url without http://) is reported without naming the model config file.",
-)
 def test_openai_value_error_names_the_config_file(tmp_path: Path) -> None:
     path = write_config(
         tmp_path, "bad", 'provider = "openai-chat"\nmodel = "m"\nbase_url = "localhost:8000/v1"\n'

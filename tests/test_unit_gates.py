@@ -257,12 +257,6 @@ def test_policy_errors_name_file_and_field(
     assert fragment in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: load_policy() checks the keys of scenario tables but not of [defaults]; a typo "
-    "such as 'gate = [...]' in [defaults] is silently ignored and every default gate (e.g. the "
-    "error budget) disappears instead of raising ConfigError naming 'defaults.gate'.",
-)
 def test_policy_rejects_unknown_keys_in_defaults(tmp_path: Path) -> None:
     path = write(tmp_path / "gates.toml", '[defaults]\ngate = ["error_rate <= 0.02"]\n')
     with pytest.raises(ConfigError) as info:

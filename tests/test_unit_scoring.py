@@ -44,25 +44,12 @@ def test_normalise_makes_equivalent_transcripts_score_perfectly() -> None:
     assert scores["cer"] == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: normalise() only collapses runs of 2+ whitespace characters "
-    "(jiwer.RemoveMultipleSpaces) and splits words on ' ' only, so a single newline or tab "
-    "between two words glues them into one word: 'the cat\\nsat' -> 'the cat\\nsat' (2 words) "
-    "and scores WER 0.667 against 'the cat sat'.",
-)
 @pytest.mark.parametrize("separator", ["\n", "\t"])
 def test_single_newline_or_tab_separates_words(separator: str) -> None:
     assert normalise(f"the cat{separator}sat") == "the cat sat"
     assert score_transcript("the cat sat", f"the cat{separator}sat")["wer"] == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: only the ASCII hyphen-minus is turned into a space; U+2010 HYPHEN and "
-    "U+2011 NON-BREAKING HYPHEN are removed as punctuation, gluing the words: "
-    "'well\\u2010known' -> 'wellknown' (WER 0.5 against 'a well known fact').",
-)
 @pytest.mark.parametrize("hyphen", ["\u2010", "\u2011"])
 def test_unicode_hyphens_are_hyphens(hyphen: str) -> None:
     assert normalise(f"well{hyphen}known") == "well known"

@@ -78,6 +78,9 @@ def load_policy(
     defaults_table = table.pop("defaults", {})
     if not isinstance(defaults_table, dict):
         raise ConfigError(source, "defaults", "must be a table")
+    unknown = sorted(set(defaults_table) - {"gates"})
+    if unknown:
+        raise ConfigError(source, f"defaults.{unknown[0]}", "unknown key; use 'gates'")
     defaults = _conditions(defaults_table.get("gates", []), source, "defaults.gates")
     scenarios = {
         name: _rules(name, rules, source, prefix=name) for name, rules in table.items()

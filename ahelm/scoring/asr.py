@@ -25,12 +25,14 @@ _CHAR_TRANSFORM = jiwer.Compose(
         jiwer.ReduceToListOfListOfChars(),
     ]
 )
-_HYPHEN = re.compile(r"(?<=\w)-(?=\w)")
+_HYPHEN = re.compile(r"(?<=\w)[-\u2010\u2011](?=\w)")
+_SPACE = re.compile(r"\s+")
 
 
 def normalise(text: str) -> str:
-    """The text as scoring sees it: NFKC, lower case, hyphens as spaces, no punctuation."""
-    text = _HYPHEN.sub(" ", unicodedata.normalize("NFKC", text))
+    """The text as scoring sees it: NFKC, lower case, hyphens and line breaks as spaces, no
+    punctuation."""
+    text = _SPACE.sub(" ", _HYPHEN.sub(" ", unicodedata.normalize("NFKC", text)))
     words = _WORD_TRANSFORM(text)
     return " ".join(words[0]) if words else ""
 
