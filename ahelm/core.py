@@ -75,6 +75,10 @@ class Instance:
     def group(self, name: str) -> str | None:
         return dict(self.groups).get(name)
 
+    def __repr__(self) -> str:
+        """Short: pytest and Allure show it as the test's parameter."""
+        return f"Instance({self.scenario}/{self.id})"
+
 
 @dataclass(frozen=True)
 class Request:

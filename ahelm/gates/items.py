@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     from ahelm.session import AhelmSession
 
 
-class GateFailed(Exception):
-    """A gate does not hold; its message gives the numbers."""
+class GateFailed(AssertionError):
+    """A gate does not hold; its message gives the numbers. An assertion, so that reports count
+    it as a failed check (Allure: failed), not as a broken test."""
 
 
 class GateItem(pytest.Item):

@@ -89,6 +89,9 @@ def attach_gate(config: pytest.Config, result: GateResult, aspect: str) -> None:
     allure.dynamic.epic(aspect)
     allure.dynamic.feature(result.gate.scenario)
     allure.dynamic.title(f"gate {result.gate.condition.text} on {result.gate.scenario}")
+    # Every gate item of a module shares one Allure full name; the parameter keeps their
+    # histories apart, or Allure would show them as retries of one test.
+    allure.dynamic.parameter("gate", result.gate.name)
     allure.dynamic.severity(allure.severity_level.CRITICAL)
     allure.dynamic.tag("gate")
     allure.dynamic.description(result.message)
