@@ -154,16 +154,14 @@ class Dispatcher:
             return
         try:
             response = await self.model.generate(request)
-        except InstanceError as error:
-            self._cache.put_error(key, error)
-            self.stats.errors += 1
-            self._settle(key, Answer(key, None, error))
         except Exception as exc:
-            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            error = ModelCallError(f"model adapter failed: {detail}")
-            self._cache.put_error(key, error)
+            failure = exc if isinstance(exc, InstanceError) else ModelCallError(
+                "model adapter failed: "
+                + "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            )
+            self._cache.put_error(key, failure)
             self.stats.errors += 1
-            self._settle(key, Answer(key, None, error))
+            self._settle(key, Answer(key, None, failure))
         else:
             self._cache.put(key, self.model.fingerprint, request.instance_id, response)
             self.stats.model_calls += 1

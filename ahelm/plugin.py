@@ -66,4 +66,5 @@ def outcome(request: pytest.FixtureRequest, instance: Instance) -> Outcome:
 
     A transport or audio failure raises here, so the test reports an error, not a failure.
     """
-    return request.config.stash[SESSION_KEY].outcome(request.node, instance)
+    session: AhelmSession = request.config.stash[SESSION_KEY]
+    return session.outcome(request.node, instance)

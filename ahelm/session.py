@@ -6,12 +6,11 @@ controller it only gathers what the workers report.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Generator
 
 import pytest
 
@@ -176,7 +175,7 @@ class AhelmSession:
             from ahelm.dispatch import Dispatcher
 
             model = self._model or self._build_model()
-            workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+            workers, _ = self._worker_slot()
             self._dispatcher = Dispatcher(
                 model,
                 self.report_dir / "cache.sqlite3",
@@ -187,6 +186,18 @@ class AhelmSession:
             self._dispatcher.prefetch(self._planned_requests(workers))
         return self._dispatcher
 
+    def _worker_slot(self) -> tuple[int, int]:
+        """(number of xdist workers, this worker's index); (1, 0) outside xdist.
+
+        Read from xdist's workerinput, not the environment: a pytest run started from inside a
+        worker (pytester) inherits the worker's environment variables without being a worker.
+        """
+        workerinput = getattr(self.config, "workerinput", None)
+        if not workerinput:
+            return 1, 0
+        index = int(re.sub(r"\D", "", str(workerinput.get("workerid", "gw0"))) or 0)
+        return max(1, int(workerinput.get("workercount", 1))), index
+
     def _planned_requests(self, workers: int) -> list[Request]:
         seen: set[tuple[str, str]] = set()
         unique = []
@@ -194,8 +205,8 @@ class AhelmSession:
             if (instance.scenario, instance.id) not in seen:
                 seen.add((instance.scenario, instance.id))
                 unique.append(Request.for_instance(instance))
+        _, index = self._worker_slot()
         if workers > 1 and unique:
-            index = int(re.sub(r"\D", "", os.environ.get("PYTEST_XDIST_WORKER", "0")) or 0)
             start = len(unique) * index // workers
             unique = unique[start:] + unique[:start]
         return unique
@@ -267,8 +278,8 @@ class AhelmSession:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Iterator[None]:
-        report: pytest.TestReport = yield
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
         record = item.stash.get(RECORD_KEY, None)
         if record is not None:
             phase = "setup" if record.status == "error" else "call"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from suitekit import calls, last_summary, make_project, runs
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from loopback import LoopbackServer, RecordedRequest, ok, sleep, status
 from suitekit import SENTENCES, last_summary, make_project
 
@@ -101,7 +100,7 @@ def test_allure_results_carry_hierarchy_audio_and_gates(pytester: pytest.Pyteste
     output = (alluredir / attachments["output"]["source"]).read_text()
     assert output == "completely different words here"
     gates = [r for r in results if r["name"].startswith("gate ")]
-    assert gates and all(("tag", "gate") in {(l["name"], l["value"]) for l in g["labels"]}
+    assert gates and all(("tag", "gate") in {(lab["name"], lab["value"]) for lab in g["labels"]}
                          for g in gates)
     assert any("wer" in g.get("description", "") and "95% CI" in g["description"] for g in gates)
     assert os.path.getsize(alluredir / attachments["audio"]["source"]) > 1000

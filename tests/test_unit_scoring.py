@@ -136,7 +136,7 @@ def test_ratio_of_sums_point_value_is_sum_over_sum() -> None:
     metric = ratio_of_sums(ERRORS, WORDS)
     assert metric.value == pytest.approx(sum(ERRORS) / sum(WORDS))
     # not the mean of per-instance rates
-    assert metric.value != pytest.approx(sum(e / w for e, w in zip(ERRORS, WORDS)) / len(WORDS))
+    assert metric.value != pytest.approx(sum(e / w for e, w in zip(ERRORS, WORDS, strict=True)) / len(WORDS))
     assert metric.n == len(ERRORS)
     assert metric.lower_is_better is True
     assert "bootstrap" in metric.method
@@ -145,7 +145,7 @@ def test_ratio_of_sums_point_value_is_sum_over_sum() -> None:
 def test_ratio_of_sums_interval_contains_the_value_and_has_width() -> None:
     metric = ratio_of_sums(ERRORS, WORDS)
     assert metric.ci_low < metric.value < metric.ci_high
-    assert 0.0 <= metric.ci_low and metric.ci_high <= max(e / w for e, w in zip(ERRORS, WORDS))
+    assert 0.0 <= metric.ci_low and metric.ci_high <= max(e / w for e, w in zip(ERRORS, WORDS, strict=True))
 
 
 def test_ratio_of_sums_is_seeded() -> None:

@@ -53,7 +53,7 @@ def _spec(config: ModelConfig) -> ProviderSpec:
 def validate_config(config: ModelConfig) -> Any:
     """Check a config completely (provider, fields, types, secrets in the environment)."""
     spec = _spec(config)
-    settings = parse_settings(spec.settings, config.settings, config.path)
+    settings: Any = parse_settings(spec.settings, config.settings, config.path)
     if spec.check is not None:
         try:
             spec.check(settings)

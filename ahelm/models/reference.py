@@ -19,6 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
+from typing import Any
 
 from ahelm.audio import decode, to_pcm16
 from ahelm.core import Request, Response
@@ -36,7 +37,7 @@ class Settings:
 
 
 def answer_from_transcript(prompt: str, transcript: str) -> str:
-    options = _OPTION.findall(prompt)
+    options: list[tuple[str, str]] = _OPTION.findall(prompt)
     if len(options) < 2:
         return transcript
     heard = set(normalise(transcript).split())
@@ -57,7 +58,7 @@ class ReferenceModel:
         self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="ahelm-asr")
         self._local = threading.local()
 
-    def _decoder(self):  # type: ignore[no-untyped-def]
+    def _decoder(self) -> Any:
         decoder = getattr(self._local, "decoder", None)
         if decoder is None:
             from pocketsphinx import Decoder
@@ -80,7 +81,7 @@ class ReferenceModel:
         decoder.process_raw(to_pcm16(samples).tobytes(), full_utt=True)
         decoder.end_utt()
         hypothesis = decoder.hyp()
-        return hypothesis.hypstr if hypothesis is not None else ""
+        return str(hypothesis.hypstr) if hypothesis is not None else ""
 
     def _answer(self, request: Request) -> str:
         return answer_from_transcript(request.prompt, self.transcribe(request))

@@ -27,7 +27,7 @@ def print_summary(tr: Any, summary: dict[str, Any], run_dir: Path) -> None:
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):
-        line = "  ".join(value.ljust(width) for value, width in zip(row, widths))
+        line = "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True))
         failed = index > 0 and row[-1] == "FAIL"
         tr.write_line(line, red=failed, green=index > 0 and not failed, bold=index == 0)
     counts = summary["counts"]
