@@ -90,12 +90,10 @@ class AhelmSession:
             validate_config(model_config)
             policy_option = config.getoption("ahelm_gate_policy")
             default_policy = config.rootpath / "suites" / "gates.toml"
-            policy_path = Path(policy_option) if policy_option else default_policy
-            policy = load_policy(
-                policy_path if (policy_option or default_policy.is_file()) else None,
-                model_config.gate_overrides,
-                model_config.path,
+            policy_path = Path(policy_option) if policy_option else (
+                default_policy if default_policy.is_file() else None
             )
+            policy = load_policy(policy_path, model_config.gate_overrides, model_config.path)
         except ConfigError as exc:
             raise pytest.UsageError(f"ahelm: {exc}") from None
         workerinput = getattr(config, "workerinput", None)
