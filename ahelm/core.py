@@ -71,6 +71,7 @@ class Instance:
     groups: tuple[tuple[str, str], ...] = ()
     max_tokens: int = 100
     language: str = "en"
+    pair: str | None = None
 
     def group(self, name: str) -> str | None:
         return dict(self.groups).get(name)
@@ -174,6 +175,7 @@ class Record:
     cached: bool = False
     key: str | None = None
     bar: str | None = None
+    pair: str | None = None
 
     STATUSES = ("pass", "fail", "error")
 
@@ -194,6 +196,7 @@ class Record:
             "scores": dict(self.scores),
             "bar": self.bar,
             "groups": dict(self.groups),
+            "pair": self.pair,
             "audio": self.audio,
             "error": self.error,
             "error_kind": self.error_kind,
@@ -222,4 +225,5 @@ class Record:
             cached=bool(data.get("cached", False)),
             key=data.get("key"),
             bar=data.get("bar"),
+            pair=data.get("pair"),
         )

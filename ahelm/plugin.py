@@ -37,6 +37,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--gate-policy", dest="ahelm_gate_policy", default=None, metavar="TOML",
         help="gate policy file (default: <rootdir>/suites/gates.toml)",
     )
+    group.addoption(
+        "--baseline", dest="ahelm_baseline", default=None, metavar="RUN",
+        help="a previous run (folder or summary.json): add regression gates against it",
+    )
     parser.addini("ahelm_corpus", "folder holding the scenario folders", default="fixtures/corpus")
 
 

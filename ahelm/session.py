@@ -17,12 +17,12 @@ import pytest
 from ahelm.config import ConfigError, ModelConfig, load_model_config
 from ahelm.core import Answer, Instance, Record, Request
 from ahelm.gates.items import GateItem
-from ahelm.gates.policy import GatePolicy, load_policy
+from ahelm.gates.policy import Baseline, GatePolicy, load_policy
+from ahelm.gates.verdict import ScenarioResults
 from ahelm.models import validate_config
 from ahelm.models.base import Model
 from ahelm.reports.collector import RunCollector
 from ahelm.scenarios import Scenario, ScenarioError, load_scenario
-from ahelm.scoring.stats import Metric
 
 RECORD_KEY = pytest.StashKey[Record]()
 
@@ -62,8 +62,10 @@ class AhelmSession:
         model_config: ModelConfig,
         policy: GatePolicy,
         run_id: str,
+        baseline: Baseline | None = None,
     ) -> None:
         self.config = config
+        self.baseline = baseline
         self.model_config = model_config
         self.policy = policy
         self.run_id = run_id
@@ -78,7 +80,7 @@ class AhelmSession:
         self._scenarios: dict[str, Scenario] = {}
         self._plan: list[Instance] = []
         self._records: dict[tuple[str, str], Record] = {}
-        self._metrics: dict[str, dict[str, Metric]] = {}
+        self._results: dict[str, ScenarioResults] = {}
         self._dispatcher: Any = None
         self._model: Model | None = None
 
@@ -98,7 +100,8 @@ class AhelmSession:
             raise pytest.UsageError(f"ahelm: {exc}") from None
         workerinput = getattr(config, "workerinput", None)
         run_id = workerinput["ahelm_run_id"] if workerinput else _new_run_id(model_config.name)
-        return cls(config, model_config, policy, run_id)
+        baseline = _load_baseline(config.getoption("ahelm_baseline"))
+        return cls(config, model_config, policy, run_id, baseline)
 
     # -- scenarios and collection -------------------------------------------------------------
 
@@ -147,7 +150,7 @@ class AhelmSession:
         for name, module in modules.items():
             scenario = self._scenarios[name]
             self._plan.extend(scenario.select(self.suite_size))
-            for gate in self.policy.gates(name):
+            for gate in self.policy.gates(name, self.baseline):
                 items.append(GateItem.for_gate(module, gate, scenario.spec.aspect))
         if self._plan and self._model is None:
             self._model = self._build_model()
@@ -231,6 +234,7 @@ class AhelmSession:
             key=answer.key,
             cached=answer.cached,
             bar=bar.text,
+            pair=instance.pair,
         )
         if answer.response is None:
             error = answer.error
@@ -264,12 +268,13 @@ class AhelmSession:
     def scenario_aspect(self, name: str) -> str:
         return self._scenarios[name].spec.aspect
 
-    def scenario_metrics(self, name: str) -> dict[str, Metric]:
-        if name not in self._metrics:
+    def scenario_results(self, name: str) -> ScenarioResults:
+        """Every instance of the scenario answered and scored: what its gates judge."""
+        if name not in self._results:
             scenario = self._scenarios[name]
             records = [self.record_for(i) for i in scenario.select(self.suite_size)]
-            self._metrics[name] = scenario.family.metrics(records)
-        return self._metrics[name]
+            self._results[name] = ScenarioResults(name, records, scenario.family.metrics(records))
+        return self._results[name]
 
     # -- results ------------------------------------------------------------------------------
 
@@ -328,6 +333,29 @@ class AhelmSession:
         if self._dispatcher is not None:
             self._dispatcher.close()
             self._dispatcher = None
+
+
+def _load_baseline(option: str | None) -> Baseline | None:
+    """``--baseline``: a run folder or its summary.json; its instances.jsonl sits beside it."""
+    if not option:
+        return None
+    from ahelm.store.run import load_records, load_summary
+
+    path = Path(option)
+    run_dir = path if path.is_dir() else path.parent
+    try:
+        summary = load_summary(path)
+        records = load_records(run_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        raise pytest.UsageError(
+            f"ahelm: --baseline {option}: cannot read the run "
+            f"(need summary.json and instances.jsonl): {exc}"
+        ) from None
+    by_scenario: dict[str, list[Record]] = {}
+    for record in records:
+        by_scenario.setdefault(record.scenario, []).append(record)
+    label = f"baseline {summary.get('run_id', run_dir.name)} ({summary.get('model', {}).get('name', '?')})"
+    return Baseline(label, {k: tuple(v) for k, v in by_scenario.items()})
 
 
 def _instance_of(item: pytest.Item) -> Instance | None:

@@ -88,6 +88,7 @@ def make_project(
     instance_bar: str = "wer <= 0.25",
     smoke_size: int = 4,
     extra_config: str = "",
+    policy_extra: str = "",
 ) -> dict[str, Any]:
     root = pytester.path
     scenario = root / "corpus" / "mini_asr"
@@ -99,7 +100,8 @@ def make_project(
             audio = f"audio/{clip_id}.flac"
             digest = write_clip(scenario / audio, index)
             rows.append({"id": clip_id, "audio": audio, "transcript": SENTENCES[s],
-                         "voice": voice, "gender": gender, "sha256": digest})
+                         "voice": voice, "gender": gender, "sentence": f"s{s + 1:02d}",
+                         "sha256": digest})
             index += 1
     (scenario / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (scenario / "scenario.toml").write_text(textwrap.dedent(f"""\
@@ -108,6 +110,7 @@ def make_project(
         family = "asr"
         smoke_size = {smoke_size}
         group_by = ["voice", "gender"]
+        pair_by = "sentence"
         """))
     (root / "fakemodel.py").write_text(FAKE_MODEL)
     (root / "model_configs").mkdir(exist_ok=True)
@@ -122,7 +125,7 @@ def make_project(
     )
     (root / "suites").mkdir(exist_ok=True)
     (root / "suites" / "gates.toml").write_text(
-        f'[mini_asr]\ninstance = "{instance_bar}"\ngates = {gates}\n'
+        f'[mini_asr]\ninstance = "{instance_bar}"\ngates = {gates}\n{policy_extra}\n'
     )
     (root / "suites" / "test_mini.py").write_text(textwrap.dedent("""\
         import pytest

@@ -267,3 +267,71 @@ def test_corrupt_audio_fails_that_instance_only(pytester: pytest.Pytester) -> No
     result = pytester.runpytest("--model=fake")
     result.assert_outcomes(passed=5 + 1, failed=1, errors=1)
     result.stdout.fnmatch_lines(["*s02-ann: audio error: audio file *s02-ann.flac does not match*"])
+
+
+def test_fairness_gate_detects_a_group_gap(pytester: pytest.Pytester) -> None:
+    wrong = [f"s{i:02d}-ann" for i in range(1, 12, 2)]
+    make_project(pytester, sentences=12, wrong=wrong, gates='["wer <= 1.0"]',
+                 policy_extra='fairness = [{ metric = "wer", by = "gender", max_gap = 0.05, '
+                              'alpha = 0.05 }]')
+    result = pytester.runpytest("--model=fake")
+    assert result.ret == 1
+    result.stdout.re_match_lines([
+        r".*gate failed: mini_asr wer by gender: female 0\.\d+, male 0\.0000; worst female vs "
+        r"best male: gap 0\.\d+ \(exceeds 0\.05\); wilcoxon signed-rank on 12 pairs.*",
+    ])
+    gate = next(g for g in last_summary(pytester)["gates"] if g["kind"] == "fairness")
+    assert gate["details"]["paired"] is True
+    assert gate["details"]["test"]["test"] == "wilcoxon signed-rank"
+    assert gate["details"]["worst"] == "female"
+
+
+def test_regression_gate_against_a_baseline(pytester: pytest.Pytester) -> None:
+    make_project(pytester, sentences=12, gates='["wer <= 1.0"]',
+                 policy_extra='regression = [{ metric = "correct", margin = 0.0, alpha = 0.05 }]')
+    assert pytester.runpytest("--model=fake").ret == 0
+    baseline = runs(pytester)[-1]
+    same = pytester.runpytest("--model=fake", f"--baseline={baseline}")
+    assert same.ret == 0
+    same.stdout.fnmatch_lines(["*mini_asr:regression:correct*pass*"])
+    # the candidate gets 10 of 24 answers wrong: a real regression on the same instances
+    config = pytester.path / "model_configs" / "fake.toml"
+    wrong = [f"s{i:02d}-{v}" for i in range(1, 6) for v in ("ann", "bob")]
+    config.write_text(config.read_text().replace('wrong = []', f"wrong = {json.dumps(wrong)}"))
+    worse = pytester.runpytest("--model=fake", f"--baseline={baseline / 'summary.json'}")
+    assert worse.ret == 1
+    worse.stdout.fnmatch_lines(["*gate failed: mini_asr:*mcnemar exact*"])
+    gate = next(g for g in last_summary(pytester)["gates"] if g["kind"] == "regression")
+    assert gate["passed"] is False and gate["n"] == 24
+
+
+def test_regression_reports_instances_in_only_one_run(pytester: pytest.Pytester) -> None:
+    make_project(pytester, sentences=6, gates='["wer <= 1.0"]',
+                 policy_extra='regression = [{ metric = "wer", margin = 0.01, alpha = 0.05 }]')
+    pytester.runpytest("--model=fake")
+    baseline = runs(pytester)[-1]
+    lines = (baseline / "instances.jsonl").read_text().splitlines()
+    (baseline / "instances.jsonl").write_text("\n".join(lines[2:]) + "\n")
+    result = pytester.runpytest("--model=fake", f"--baseline={baseline}")
+    assert result.ret == 0
+    gate = next(g for g in last_summary(pytester)["gates"] if g["kind"] == "regression")
+    assert gate["passed"] is True
+    assert sorted(gate["details"]["only_in_candidate"]) == ["s01-ann", "s01-bob"]
+    assert "2 only in this run (s01-ann, s01-bob)" in gate["message"]
+
+
+def test_bad_baseline_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    make_project(pytester, sentences=2)
+    result = pytester.runpytest("--model=fake", "--baseline=no/such/run")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--baseline no/such/run: cannot read the run" in result.stderr.str()
+    assert calls(pytester) == []
+
+
+def test_gate_verdicts_in_junit_xml(pytester: pytest.Pytester) -> None:
+    make_project(pytester, sentences=3, wrong=["s01-ann", "s02-ann"])
+    pytester.runpytest("--model=fake", "--junitxml=junit.xml")
+    xml = (pytester.path / "junit.xml").read_text()
+    assert 'name="gate[mini_asr:wer&lt;=0.2]"' in xml
+    assert "gate failed: mini_asr wer = 0.3333" in xml
+    assert 'name="ahelm_gate_kind" value="threshold"' in xml

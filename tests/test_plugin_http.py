@@ -99,8 +99,9 @@ def test_allure_results_carry_hierarchy_audio_and_gates(pytester: pytest.Pyteste
     assert "<audio controls" in player and "data:audio/flac;base64," in player
     output = (alluredir / attachments["output"]["source"]).read_text()
     assert output == "completely different words here"
-    gates = [r for r in results if r["name"].startswith("gate ")]
-    assert gates and all(("tag", "gate") in {(lab["name"], lab["value"]) for lab in g["labels"]}
-                         for g in gates)
+    gates = [r for r in results if r["name"].startswith("threshold gate on mini_asr: ")]
+    assert len(gates) == 2
+    assert all(("tag", "gate") in {(lab["name"], lab["value"]) for lab in g["labels"]}
+               for g in gates)
     assert any("wer" in g.get("description", "") and "95% CI" in g["description"] for g in gates)
     assert os.path.getsize(alluredir / attachments["audio"]["source"]) > 1000

@@ -210,28 +210,27 @@ def test_metric_to_json() -> None:
 
 
 @pytest.mark.parametrize(("successes", "total"), [(7, 10), (0, 5), (5, 5), (1, 1), (33, 320)])
-def test_proportion_is_the_wilson_interval(successes: int, total: int) -> None:
+def test_proportion_is_the_exact_interval(successes: int, total: int) -> None:
     metric = proportion(successes, total)
-    expected = stats.binomtest(successes, total).proportion_ci(0.95, method="wilson")
+    expected = stats.binomtest(successes, total).proportion_ci(0.95, method="exact")
     assert metric.value == pytest.approx(successes / total)
     assert metric.ci_low == pytest.approx(expected.low)
     assert metric.ci_high == pytest.approx(expected.high)
     assert 0.0 <= metric.ci_low <= metric.value <= metric.ci_high <= 1.0
     assert metric.n == total
     assert metric.lower_is_better is False
-    assert "wilson" in metric.method
+    assert "exact" in metric.method
 
 
 def test_proportion_known_value() -> None:
-    # Wilson 95% interval for 7/10 by hand:
-    # (p + z²/2n ± z·√(p(1-p)/n + z²/4n²)) / (1 + z²/n)
-    z = 1.959963984540054
-    n, p = 10, 0.7
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    metric = proportion(7, 10)
-    assert metric.ci_low == pytest.approx(centre - half, abs=1e-9)
-    assert metric.ci_high == pytest.approx(centre + half, abs=1e-9)
+    # Clopper-Pearson 95% interval for 7/10 from beta quantiles:
+    # low = Beta(0.025; k, n-k+1), high = Beta(0.975; k+1, n-k)
+    n, k = 10, 7
+    metric = proportion(k, n)
+    assert metric.ci_low == pytest.approx(stats.beta.ppf(0.025, k, n - k + 1), abs=1e-9)
+    assert metric.ci_high == pytest.approx(stats.beta.ppf(0.975, k + 1, n - k), abs=1e-9)
+    assert metric.ci_low == pytest.approx(0.3475, abs=1e-4)
+    assert metric.ci_high == pytest.approx(0.9333, abs=1e-4)
 
 
 def test_proportion_lower_is_better_flag() -> None:

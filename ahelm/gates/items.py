@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ahelm.gates.policy import Gate
-from ahelm.gates.verdict import GateResult, evaluate
+from ahelm.gates.kinds import Gate, RegressionGate
+from ahelm.gates.verdict import GateResult
 
 if TYPE_CHECKING:
     from ahelm.session import AhelmSession
@@ -37,7 +37,11 @@ class GateItem(pytest.Item):
         from ahelm.plugin import SESSION_KEY
 
         session: AhelmSession = self.config.stash[SESSION_KEY]
-        self.result = evaluate(self.gate, session.scenario_metrics(self.gate.scenario))
+        if isinstance(self.gate, RegressionGate) and not self.gate.baseline_records:
+            pytest.skip(f"{self.gate.baseline_label} has no results for {self.gate.scenario}")
+        self.result = self.gate.evaluate(session.scenario_results(self.gate.scenario))
+        for key in ("kind", "condition", "value", "n", "message"):
+            self.user_properties.append((f"ahelm_gate_{key}", str(getattr(self.result, key))))
         from ahelm.reports.allure import attach_gate
 
         attach_gate(self.config, self.result, session.scenario_aspect(self.gate.scenario))
@@ -50,4 +54,4 @@ class GateItem(pytest.Item):
         return str(super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, f"gate {self.gate.name} ({self.gate.condition.text})"
+        return self.path, None, f"gate {self.gate.name} ({self.gate.condition_text})"

@@ -1,61 +1,87 @@
-"""Judging a gate against a scenario's metrics, with a message that gives the numbers."""
+"""What judging a gate produces: pass or fail, and a message that gives the numbers."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
-from ahelm.gates.policy import Gate
+from ahelm.core import Record
 from ahelm.scoring.stats import Metric
 
 
 @dataclass(frozen=True)
+class ScenarioResults:
+    """Everything a gate may look at: the scenario's per-instance records and its metrics."""
+
+    scenario: str
+    records: Sequence[Record]
+    metrics: Mapping[str, Metric]
+
+
+@dataclass(frozen=True)
 class GateResult:
-    gate: Gate
-    metric: Metric | None
+    kind: str
+    name: str
+    scenario: str
+    condition: str
+    source: str
     passed: bool
     message: str
+    value: float | None = None
+    ci95: tuple[float | None, float | None] | None = None
+    n: int = 0
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        metric = self.metric.to_json() if self.metric else None
         return {
-            "name": self.gate.name,
-            "scenario": self.gate.scenario,
-            "condition": self.gate.condition.text,
-            "metric": self.gate.condition.metric,
-            "op": self.gate.condition.op,
-            "threshold": self.gate.condition.threshold,
-            "value": metric["value"] if metric else None,
-            "ci95": metric["ci95"] if metric else None,
-            "n": metric["n"] if metric else 0,
+            "kind": self.kind,
+            "name": self.name,
+            "scenario": self.scenario,
+            "condition": self.condition,
+            "source": self.source,
             "passed": self.passed,
             "message": self.message,
-            "source": self.gate.source,
+            "value": _finite(self.value),
+            "ci95": [_finite(v) for v in self.ci95] if self.ci95 else None,
+            "n": self.n,
+            "details": dict(self.details),
         }
 
 
-def evaluate(gate: Gate, metrics: Mapping[str, Metric]) -> GateResult:
-    condition = gate.condition
-    metric = metrics.get(condition.metric)
-    if metric is None:
-        known = ", ".join(sorted(metrics)) or "none"
-        return GateResult(
-            gate, None, False,
-            f"{gate.scenario} has no metric '{condition.metric}' (declared in {gate.source}); "
-            f"its metrics are: {known}",
-        )
-    if math.isnan(metric.value):
-        return GateResult(
-            gate, metric, False,
-            f"{gate.scenario} {condition.metric} is undefined (no scored instances): "
-            "a gate never passes without evidence",
-        )
-    passed = condition.holds(metric.value)
-    verdict = "holds" if passed else "FAILS"
-    message = (
-        f"{gate.scenario} {condition.metric} = {metric.value:.4f} "
-        f"(95% CI {metric.ci_low:.4f}–{metric.ci_high:.4f}, n={metric.n}) "
-        f"{verdict} {condition.op} {condition.threshold:g}"
-    )
-    return GateResult(gate, metric, passed, message)
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
+
+
+def item_values(records: Sequence[Record], metric: str) -> dict[str, float]:
+    """Per-instance values of ``metric`` by instance id, for answered instances.
+
+    ``correct`` is 1 for an answer that met the instance bar and 0 otherwise; any other name
+    is a per-instance score (``wer``). Instances without that score are left out (a bias score
+    exists only for decisive answers).
+    """
+    values: dict[str, float] = {}
+    for record in records:
+        if record.status == "error":
+            continue
+        if metric == "correct":
+            values[record.instance_id] = 1.0 if record.passed else 0.0
+        elif metric in record.scores:
+            values[record.instance_id] = float(record.scores[metric])
+    return values
+
+
+LOWER_IS_BETTER = frozenset({"wer", "cer", "mer", "error_rate", "failure_rate",
+                             "format_failure_rate", "stereotype_consistent"})
+
+
+BINARY = frozenset({"correct", "stereotype_consistent"})
+"""Per-instance values that are yes/no outcomes: compared with exact tests for proportions."""
+
+
+def is_binary(metric: str) -> bool:
+    return metric in BINARY
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric.split("[", 1)[0] in LOWER_IS_BETTER

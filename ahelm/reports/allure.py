@@ -84,16 +84,17 @@ def attach_gate(config: pytest.Config, result: GateResult, aspect: str) -> None:
     import allure
 
     allure.dynamic.parent_suite(aspect)
-    allure.dynamic.suite(result.gate.scenario)
+    allure.dynamic.suite(result.scenario)
     allure.dynamic.sub_suite("gates")
     allure.dynamic.epic(aspect)
-    allure.dynamic.feature(result.gate.scenario)
-    allure.dynamic.title(f"gate {result.gate.condition.text} on {result.gate.scenario}")
+    allure.dynamic.feature(result.scenario)
+    allure.dynamic.title(f"{result.kind} gate on {result.scenario}: {result.condition}")
     # Every gate item of a module shares one Allure full name; the parameter keeps their
     # histories apart, or Allure would show them as retries of one test.
-    allure.dynamic.parameter("gate", result.gate.name)
+    allure.dynamic.parameter("gate", result.name)
     allure.dynamic.severity(allure.severity_level.CRITICAL)
     allure.dynamic.tag("gate")
+    allure.dynamic.tag(f"gate:{result.kind}")
     allure.dynamic.description(result.message)
     payload: dict[str, Any] = result.to_json()
     allure.attach(json.dumps(payload, indent=2), "gate", allure.attachment_type.JSON)

@@ -7,7 +7,14 @@ from typing import Any
 
 
 def _num(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
+    return "—" if value is None else f"{value + 0.0:.4f}"  # no "-0.0000"
+
+
+def _p_value(gate: dict[str, Any]) -> str:
+    """The p-value a fairness or regression gate decided on (corrected where it was)."""
+    details = gate.get("details") or {}
+    p = details.get("p_adjusted", (details.get("test") or {}).get("p_value"))
+    return "—" if p is None else f"{p:.2g}"
 
 
 def print_summary(tr: Any, summary: dict[str, Any], run_dir: Path) -> None:
@@ -17,12 +24,12 @@ def print_summary(tr: Any, summary: dict[str, Any], run_dir: Path) -> None:
         f"model {model['name']} ({model['provider']}, {model['path']}) · "
         f"suite {summary['suite_size']} · run {run_dir}"
     )
-    rows = [("gate", "value", "95% CI", "n", "verdict")]
+    rows = [("gate", "value", "95% CI", "n", "p", "verdict")]
     for gate in summary["gates"]:
         ci = gate["ci95"]
         ci_text = f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else "—"
         rows.append(
-            (gate["name"], _num(gate["value"]), ci_text, str(gate["n"]),
+            (gate["name"], _num(gate["value"]), ci_text, str(gate["n"]), _p_value(gate),
              "pass" if gate["passed"] else "FAIL")
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -40,6 +40,8 @@ class Scenario:
         if size == "full" or len(self.instances) <= self.spec.smoke_size:
             return self.instances
         rng = random.Random(f"ahelm-smoke:{self.spec.name}")
+        if self.spec.pair_by:
+            return self._select_pairs(rng)
         strata: dict[str, list[Instance]] = defaultdict(list)
         key = self.spec.group_by[0] if self.spec.group_by else None
         for instance in self.instances:
@@ -52,6 +54,19 @@ class Scenario:
                     chosen.append(pool.pop())
         picked = {i.id for i in chosen}
         return tuple(i for i in self.instances if i.id in picked)
+
+    def _select_pairs(self, rng: random.Random) -> tuple[Instance, ...]:
+        """Whole pairs (every group's reading of a sentence), so paired tests keep working."""
+        keys = sorted({i.pair for i in self.instances if i.pair is not None})
+        rng.shuffle(keys)
+        chosen: set[str] = set()
+        count = 0
+        for key in keys:
+            if count >= self.spec.smoke_size:
+                break
+            chosen.add(key)
+            count += sum(1 for i in self.instances if i.pair == key)
+        return tuple(i for i in self.instances if i.pair in chosen)
 
 
 def load_scenario(directory: Path) -> Scenario:
@@ -107,7 +122,11 @@ def _read_spec(path: Path) -> ScenarioSpec:
     group_by = table.get("group_by", [])
     if not isinstance(group_by, list) or not all(isinstance(g, str) for g in group_by):
         raise ScenarioError(f"{path}: field 'group_by' should be a list of strings")
+    pair_by = table.get("pair_by")
+    if pair_by is not None and not isinstance(pair_by, str):
+        raise ScenarioError(f"{path}: field 'pair_by' should be a string")
     return ScenarioSpec(
+        pair_by=pair_by,
         name=table["name"],
         aspect=table["aspect"],
         family=table["family"],

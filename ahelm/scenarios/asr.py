@@ -47,6 +47,7 @@ class AsrFamily:
             groups=groups,
             max_tokens=MAX_TOKENS,
             language=spec.language,
+            pair=str(require(row, spec.pair_by, str, where)) if spec.pair_by else None,
         )
 
     def score(self, instance: Instance, output: str) -> dict[str, float]:

@@ -27,6 +27,9 @@ class ScenarioSpec:
     language: str = "en"
     smoke_size: int = 40
     group_by: tuple[str, ...] = ()
+    pair_by: str | None = None
+    """A manifest field shared by instances that differ only in their group (the same sentence
+    read by several voices): fairness tests pair on it, and the smoke subset keeps pairs whole."""
 
 
 class Family(Protocol):
@@ -57,12 +60,16 @@ def require(row: Mapping[str, Any], name: str, kind: type, where: str) -> Any:
 
 
 def outcome_metrics(records: Sequence[Record]) -> dict[str, Metric]:
-    """pass_rate over answered instances and error_rate over all: shared by every family."""
+    """Shared by every family: pass_rate over answered instances; error_rate (no answer) and
+    failure_rate, the error budget (no answer or an answer in the wrong format), over all."""
     answered = [r for r in records if r.status != "error"]
     errors = len(records) - len(answered)
+    format_failures = sum(1 for r in answered if r.scores.get("format_failure", 0.0) > 0)
     return {
         "pass_rate": proportion(sum(r.passed for r in answered), len(answered)),
         "error_rate": proportion(errors, len(records), lower_is_better=True),
+        "format_failure_rate": proportion(format_failures, len(answered), lower_is_better=True),
+        "failure_rate": proportion(errors + format_failures, len(records), lower_is_better=True),
     }
 
 

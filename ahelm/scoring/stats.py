@@ -1,7 +1,7 @@
 """Scenario-level estimates with 95% confidence intervals.
 
 Ratios of sums (corpus WER) get a seeded percentile bootstrap over instances from scipy;
-proportions get the Wilson interval, which is exact enough and never leaves [0, 1].
+proportions get the exact (Clopper-Pearson) binomial interval.
 """
 
 from __future__ import annotations
@@ -73,11 +73,11 @@ def ratio_of_sums(
 
 
 def proportion(successes: int, total: int, *, lower_is_better: bool = False) -> Metric:
-    """A rate of yes/no outcomes with its Wilson score interval."""
+    """A rate of yes/no outcomes with its exact (Clopper-Pearson) interval."""
     if total == 0:
-        return Metric(float("nan"), float("nan"), float("nan"), 0, lower_is_better, "wilson")
-    interval = stats.binomtest(successes, total).proportion_ci(CONFIDENCE, method="wilson")
+        return Metric(float("nan"), float("nan"), float("nan"), 0, lower_is_better, "exact")
+    interval = stats.binomtest(successes, total).proportion_ci(CONFIDENCE, method="exact")
     return Metric(
         successes / total, float(interval.low), float(interval.high), total, lower_is_better,
-        "proportion, wilson",
+        "proportion, clopper-pearson exact",
     )
