@@ -67,6 +67,11 @@ def irt(items: int, drop: float, rho: float = 0.0) -> Runs:
     return lambda rng, sims: design.irt_runs(rng, sims, items, a, b, rho)
 
 
+def release(items: int, drop: float) -> Runs:
+    a = design.irt_ability(design.BASELINE_ACCURACY)
+    return lambda rng, sims: design.release_runs(rng, sims, items, a, drop)
+
+
 def items_for_power(drop: float, power: float = 0.9, step: int = 50) -> int:
     """Smallest multiple of step items at which the exact McNemar power reaches power."""
     a = design.irt_ability(design.BASELINE_ACCURACY)
@@ -107,6 +112,10 @@ def main() -> None:
          mcnemar, "correlated runs"),
         ("regression: accuracy, mcnemar", "drop 0.05, rho 0.8", 400, irt(400, 0.05, 0.8),
          mcnemar, "correlated runs"),
+        ("regression: accuracy, mcnemar", "release, no drop", 400, release(400, 0.0), mcnemar,
+         f"churn {design.RELEASE_CHURN:.0%}"),
+        ("regression: accuracy, mcnemar", "release, drop 0.05", 400, release(400, 0.05),
+         mcnemar, f"churn {design.RELEASE_CHURN:.0%}"),
         ("regression: WER, wilcoxon, m 0.04", "identical", 400, wer(400, 0.0), wer_reg,
          f"alpha {ALPHA}"),
         ("regression: WER, wilcoxon, m 0.04", "worse +0.01", 400, wer(400, 0.01), wer_reg,
