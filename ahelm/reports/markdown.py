@@ -21,7 +21,7 @@ def plain(text: str) -> str:
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+    return "—" if value is None else f"{value + 0.0:.{digits}f}"  # no "-0.0000"
 
 
 def _ci(ci: list[float | None] | None) -> str:
@@ -51,6 +51,8 @@ def render_markdown(summary: dict[str, Any], records: Sequence[Record]) -> str:
             f"| {plain(gate['name'])} | {fmt(gate['value'])} | {_ci(gate['ci95'])} | {gate['n']} "
             f"| `{gate['condition']}` | {verdict} |"
         )
+    out += ["", "What each gate found:", ""]
+    out += [f"- {'✅' if g['passed'] else '❌'} {plain(g['message'])}" for g in summary["gates"]]
     out += [
         "",
         f"Instances: {counts['total']} ({counts['pass']} pass, {counts['fail']} fail, "
