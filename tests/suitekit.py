@@ -20,19 +20,22 @@ FAKE_MODEL = '''
 """A scripted model: right, wrong or failing per instance id; logs every call."""
 import json
 import os
+import time
 from pathlib import Path
 
 
 class Fake:
-    def __init__(self, manifest, wrong=(), fail=(), log=None, reply=None):
+    def __init__(self, manifest, wrong=(), fail=(), log=None, reply=None, delay=0.0):
         rows = [json.loads(line) for line in Path(manifest).read_text().splitlines() if line]
         self.truth = {row["id"]: row["transcript"] for row in rows}
         self.wrong = set(wrong)
         self.fail = set(fail)
         self.log = log
         self.reply = reply
+        self.delay = delay
 
     def generate(self, request):
+        time.sleep(self.delay)
         if self.log:
             with open(self.log, "a") as handle:
                 handle.write(f"{os.getpid()} {request.instance_id}\\n")
@@ -89,6 +92,7 @@ def make_project(
     smoke_size: int = 4,
     extra_config: str = "",
     policy_extra: str = "",
+    delay: float = 0.0,
 ) -> dict[str, Any]:
     root = pytester.path
     scenario = root / "corpus" / "mini_asr"
@@ -118,6 +122,8 @@ def make_project(
                "fail": list(fail), "log": str(root / "calls.log")}
     if reply is not None:
         options["reply"] = reply
+    if delay:
+        options["delay"] = delay
     option_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in options.items())
     (root / "model_configs" / "fake.toml").write_text(
         f'provider = "python"\nobject = "fakemodel:create"\n{extra_config}\n'
