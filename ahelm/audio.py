@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from math import gcd
 
 import numpy as np
@@ -12,6 +13,10 @@ from scipy.signal import resample_poly
 from ahelm.core import AudioError
 
 SAMPLE_RATE = 16_000
+_BUFFER_NAME = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>")
+MAX_SECONDS = 1800.0
+"""Longer clips are refused: no AHELM scenario comes near, and one stray hour-long file
+should not exhaust memory or an API's request size."""
 
 
 def decode(data: bytes, source: str) -> np.ndarray:
@@ -22,9 +27,17 @@ def decode(data: bytes, source: str) -> np.ndarray:
     if not data:
         raise AudioError(f"audio file {source} is empty")
     try:
-        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        with sf.SoundFile(io.BytesIO(data)) as handle:
+            rate = handle.samplerate
+            if handle.frames > MAX_SECONDS * rate:
+                raise AudioError(
+                    f"audio file {source} lasts {handle.frames / rate / 60:.0f} min; "
+                    f"clips longer than {MAX_SECONDS / 60:.0f} min are refused"
+                )
+            samples = handle.read(dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise AudioError(f"audio file {source} cannot be decoded: {exc}") from None
+        reason = _BUFFER_NAME.sub("the data", str(exc))
+        raise AudioError(f"audio file {source} cannot be decoded: {reason}") from None
     if samples.shape[0] == 0:
         raise AudioError(f"audio file {source} has no samples")
     if not np.all(np.isfinite(samples)):

@@ -25,7 +25,8 @@ from pathlib import Path
 
 
 class Fake:
-    def __init__(self, manifest, wrong=(), fail=(), log=None, reply=None, delay=0.0):
+    def __init__(self, manifest, wrong=(), fail=(), log=None, reply=None, delay=0.0,
+                 decode=False):
         rows = [json.loads(line) for line in Path(manifest).read_text().splitlines() if line]
         self.truth = {row["id"]: row["transcript"] for row in rows}
         self.wrong = set(wrong)
@@ -33,9 +34,14 @@ class Fake:
         self.log = log
         self.reply = reply
         self.delay = delay
+        self.decode = decode
 
     def generate(self, request):
         time.sleep(self.delay)
+        if self.decode and request.audio is not None:
+            from ahelm.audio import decode
+
+            decode(request.audio.read_verified(), str(request.audio.path))
         if self.log:
             with open(self.log, "a") as handle:
                 handle.write(f"{os.getpid()} {request.instance_id}\\n")
@@ -93,6 +99,7 @@ def make_project(
     extra_config: str = "",
     policy_extra: str = "",
     delay: float = 0.0,
+    decode: bool = False,
 ) -> dict[str, Any]:
     root = pytester.path
     scenario = root / "corpus" / "mini_asr"
@@ -124,6 +131,8 @@ def make_project(
         options["reply"] = reply
     if delay:
         options["delay"] = delay
+    if decode:
+        options["decode"] = True
     option_lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in options.items())
     (root / "model_configs" / "fake.toml").write_text(
         f'provider = "python"\nobject = "fakemodel:create"\n{extra_config}\n'
