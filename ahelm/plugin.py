@@ -38,6 +38,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="gate policy file (default: <rootdir>/suites/gates.toml)",
     )
     group.addoption(
+        "--judge", dest="ahelm_judge", default=None, metavar="NAME|PATH",
+        help="a chat model config that grades open answers and detects refusals",
+    )
+    group.addoption(
         "--baseline", dest="ahelm_baseline", default=None, metavar="RUN",
         help="a previous run (folder or summary.json): add regression gates against it",
     )

@@ -19,6 +19,7 @@ from ahelm.core import Answer, Instance, Record, Request
 from ahelm.gates.items import GateItem
 from ahelm.gates.policy import Baseline, GatePolicy, load_policy
 from ahelm.gates.verdict import ScenarioResults
+from ahelm.judging import Judge
 from ahelm.models import validate_config
 from ahelm.models.base import Model
 from ahelm.reports.collector import RunCollector
@@ -83,6 +84,8 @@ class AhelmSession:
         self._results: dict[str, ScenarioResults] = {}
         self._dispatcher: Any = None
         self._model: Model | None = None
+        self.judge_config: ModelConfig | None = None
+        self._judge: Judge | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> AhelmSession:
@@ -100,8 +103,17 @@ class AhelmSession:
             raise pytest.UsageError(f"ahelm: {exc}") from None
         workerinput = getattr(config, "workerinput", None)
         run_id = workerinput["ahelm_run_id"] if workerinput else _new_run_id(model_config.name)
+        judge_config = None
+        if config.getoption("ahelm_judge"):
+            try:
+                judge_config = load_model_config(config.getoption("ahelm_judge"), config.rootpath)
+                validate_config(judge_config)
+            except ConfigError as exc:
+                raise pytest.UsageError(f"ahelm: --judge: {exc}") from None
         baseline = _load_baseline(config.getoption("ahelm_baseline"))
-        return cls(config, model_config, policy, run_id, baseline)
+        session = cls(config, model_config, policy, run_id, baseline)
+        session.judge_config = judge_config
+        return session
 
     # -- scenarios and collection -------------------------------------------------------------
 
@@ -211,6 +223,22 @@ class AhelmSession:
             start = len(unique) * index // workers
             unique = unique[start:] + unique[:start]
         return unique
+
+    def judge(self) -> Judge | None:
+        """The ``--judge`` model, through its own dispatcher on the shared cache; None if unset."""
+        if self.judge_config is None:
+            return None
+        if self._judge is None:
+            from ahelm.dispatch import Dispatcher
+            from ahelm.models import build_model
+
+            model = build_model(self.judge_config)
+            workers, _ = self._worker_slot()
+            self._judge = Judge(Dispatcher(
+                model, self.report_dir / "cache.sqlite3", self.run_id, refresh=self.refresh,
+                concurrency=max(1, model.max_concurrency // workers),
+            ))
+        return self._judge
 
     def record_for(self, instance: Instance) -> Record:
         memo = (instance.scenario, instance.id)
@@ -333,6 +361,9 @@ class AhelmSession:
         if self._dispatcher is not None:
             self._dispatcher.close()
             self._dispatcher = None
+        if self._judge is not None:
+            self._judge.close()
+            self._judge = None
 
 
 def _load_baseline(option: str | None) -> Baseline | None:
