@@ -50,15 +50,15 @@ def test_retry_after_then_success_and_hard_failures(pytester: pytest.Pytester) -
 
     with LoopbackServer(responder) as server:
         _openai_config(pytester, server, max_concurrency=1, max_retries=1, timeout_s=5.0)
-        server.script(status(429, {"Retry-After": "1"}), ok(SENTENCES[0]), status(401))
+        server.script(status(429, {"Retry-After": "1"}), ok(SENTENCES[0]), status(400))
         result = pytester.runpytest("--model=http", "-p", "no:randomly")
     outcomes = result.parseoutcomes()
     assert outcomes.get("errors") == 1
-    result.stdout.fnmatch_lines(["*transport error*401*"])
+    result.stdout.fnmatch_lines(["*transport error*400*"])
     records = [json.loads(line) for line in next((pytester.path / "reports" / "runs").glob(
         "*/instances.jsonl")).open()]
     assert sum(r["status"] == "error" for r in records) == 1
-    assert len(server.requests) == 5  # 429 + retry, 401 (no retry), two more answers
+    assert len(server.requests) == 5  # 429 + retry, 400 (no retry), two more answers
 
 
 def test_api_key_never_reaches_the_artifacts(

@@ -287,7 +287,8 @@ def test_shipped_configs_are_found() -> None:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_config_validates(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", CANARY)
+    for variable in ("OPENAI_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.setenv(variable, CANARY)
     config = load_model_config(name, REPO)
     assert config.path == REPO / "model_configs" / f"{name}.toml"
     settings = validate_config(config)

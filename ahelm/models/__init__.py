@@ -35,6 +35,8 @@ def _lazy(module: str) -> Callable[[], ProviderSpec]:
 PROVIDERS: dict[str, Callable[[], ProviderSpec]] = {
     "reference": _lazy("ahelm.models.reference"),
     "openai-chat": _lazy("ahelm.models.openai_chat"),
+    "gemini": _lazy("ahelm.models.gemini"),
+    "cascade": _lazy("ahelm.models.cascade"),
     "python": _lazy("ahelm.models.python_object"),
 }
 

@@ -7,11 +7,18 @@ provider fails in the same clear way with a :class:`~ahelm.core.ModelCallError`.
 A 2xx body that is not valid JSON is not retried: servers that answer 200 with garbage do so
 deterministically (a proxy page, a crashed template), and a body cut short in transit surfaces as
 a protocol error, which is retried.
+
+Two guards keep a run from hammering an endpoint: a circuit breaker (see
+:mod:`ahelm.models.breaker`) fails every remaining call at once when the endpoint is dead or
+refuses the credentials, cutting short attempts in flight and retries waiting in backoff; and an
+optional requests-per-minute limit (see :mod:`ahelm.models.ratelimit`) on every attempt, retries
+included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import math
@@ -19,17 +26,31 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Literal, Mapping
 
 import httpx
 
 from ahelm.core import ModelCallError
+from ahelm.models.breaker import CircuitBreaker
+from ahelm.models.ratelimit import RateLimiter
 from ahelm.secrets import redact
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RAW_LIMIT = 4000
 MESSAGE_BODY_LIMIT = 300
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+CREDENTIAL_STATUSES = frozenset({401, 403})
+
+Blame = Literal["request", "endpoint", "credentials"]
+
+
+class _Failure(Exception):
+    """A call that failed, with whose fault it is; the circuit breaker decides what to raise."""
+
+    def __init__(self, error: ModelCallError, blame: Blame) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.blame = blame
 
 
 @dataclass(frozen=True)
@@ -105,6 +126,11 @@ class HttpTransport:
     At most ``max_concurrency`` requests are in flight; the connection pool is sized to match so
     that it never serialises them. Pooled connections belong to the event loop that opened them,
     so the transport is bound to the loop it is first used in until :meth:`aclose`.
+
+    After ``breaker_threshold`` consecutive failed calls (or one refused credential) the circuit
+    opens for good and every call fails at once without touching the network. With
+    ``requests_per_minute`` set, attempts start evenly spaced at that rate. ``attempts_sent``
+    counts the attempts actually started.
     """
 
     def __init__(
@@ -116,6 +142,8 @@ class HttpTransport:
         retry: RetryPolicy | None = None,
         max_concurrency: int = 8,
         secrets: Iterable[str] = (),
+        requests_per_minute: float | None = None,
+        breaker_threshold: int = 5,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be > 0")
@@ -127,9 +155,14 @@ class HttpTransport:
         self.max_concurrency = max_concurrency
         self._headers = dict(headers or {})
         self._secrets = tuple(s for s in secrets if s)
+        self.breaker = CircuitBreaker(breaker_threshold)
+        self.rate = RateLimiter(requests_per_minute) if requests_per_minute is not None else None
+        self.attempts_sent = 0
         self._client: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._opened: asyncio.Event | None = None
+        self._deadlines: set[asyncio.Timeout] = set()
 
     def __repr__(self) -> str:
         return (
@@ -145,46 +178,127 @@ class HttpTransport:
         text = self.redact(text)
         return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more chars]"
 
+    @property
+    def breaker_open(self) -> bool:
+        return self.breaker.open
+
+    @property
+    def breaker_reason(self) -> str | None:
+        """What every call says once the circuit is open (None while it is closed)."""
+        if self.breaker.reason is None:
+            return None
+        return self.redact(
+            f"{self.breaker.reason}. The endpoint {self.base_url} looks unreachable or "
+            "misconfigured; the remaining requests were not sent."
+        )
+
     async def post_json(self, path: str, payload: Mapping[str, Any]) -> JsonResult:
         """The JSON object the endpoint answers with, or ModelCallError saying why not."""
-        client, slots = self._bound()
         url = f"{self.base_url}/{path.lstrip('/')}"
+        self._check_open()
+        try:
+            result = await self._attempts(url, payload)
+        except _Failure as failure:
+            raise self._count(failure) from None
+        self.breaker.success()
+        return result
+
+    async def _attempts(self, url: str, payload: Mapping[str, Any]) -> JsonResult:
+        client, slots = self._bound()
         started: float | None = None
         failure = "no attempt made"
         raw: str | None = None
         for attempt in range(1, self.retry.attempts + 1):
             retry_after: float | None = None
             async with slots:
+                await self._take_turn()
                 started = started if started is not None else time.monotonic()
+                self.attempts_sent += 1
                 try:
-                    async with asyncio.timeout(self.timeout_s):
-                        response = await client.post(url, json=payload)
+                    async with asyncio.timeout(self.timeout_s) as deadline:
+                        self._deadlines.add(deadline)
+                        try:
+                            response = await client.post(url, json=payload)
+                        finally:
+                            self._deadlines.discard(deadline)
                 except (TimeoutError, httpx.TimeoutException):
+                    self._check_open()  # the circuit opened and cut this attempt short
                     failure, raw = f"timed out after {self.timeout_s:g} s", None
                 except _RETRYABLE_ERRORS as exc:
                     failure, raw = f"{type(exc).__name__}: {str(exc) or 'connection failed'}", None
                 except httpx.HTTPError as exc:
                     message = f"POST {url} failed (not retried): {type(exc).__name__}: {exc}"
-                    raise self._error(message) from None
+                    raise _Failure(self._error(message), "endpoint") from None
                 else:
                     if response.is_success:
                         return self._decode(response, url, attempt, time.monotonic() - started)
                     raw = self.clip(response.text)
+                    code = response.status_code
                     failure = (
-                        f"HTTP {response.status_code} {response.reason_phrase}: "
+                        f"HTTP {code} {response.reason_phrase}: "
                         f"{self.clip(response.text, MESSAGE_BODY_LIMIT) or '(empty body)'}"
                     )
-                    if response.status_code not in RETRY_STATUSES:
-                        raise self._error(f"POST {url} failed with {failure} (not retried)", raw)
+                    if code not in RETRY_STATUSES:
+                        error = self._error(f"POST {url} failed with {failure} (not retried)", raw)
+                        blame: Blame = "credentials" if code in CREDENTIAL_STATUSES else "request"
+                        raise _Failure(error, blame)
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
             if attempt < self.retry.attempts:
-                await asyncio.sleep(self.retry.delay(attempt, retry_after))
+                await self._pause(self.retry.delay(attempt, retry_after))
+                self._check_open()
         elapsed = time.monotonic() - (started or time.monotonic())
-        raise self._error(
+        error = self._error(
             f"POST {url} failed after {self.retry.attempts} attempt(s) in {elapsed:.1f} s; "
             f"last attempt: {failure}",
             raw,
         )
+        raise _Failure(error, "endpoint")
+
+    # -- circuit breaker and rate limit -----------------------------------------------------------
+
+    def _check_open(self) -> None:
+        reason = self.breaker_reason
+        if reason is not None:
+            raise ModelCallError(reason, raw=None)
+
+    def _count(self, failure: _Failure) -> ModelCallError:
+        """The error to raise for ``failure``, after the breaker has counted it."""
+        error = failure.error
+        if failure.blame == "request":
+            return error
+        fatal = None
+        if failure.blame == "credentials":
+            fatal = "at once: the endpoint refuses the credentials, so every request would fail"
+        if self.breaker.failure(error.message, fatal=fatal):
+            self._trip()
+        if self.breaker_reason is not None:
+            return ModelCallError(self.breaker_reason, raw=error.raw)
+        return ModelCallError(f"{error.message} [{self.breaker.progress()}]", raw=error.raw)
+
+    def _trip(self) -> None:
+        """Wake every call sleeping in backoff or for the rate, and cut short those in flight."""
+        if self._opened is not None:
+            self._opened.set()
+        now = asyncio.get_running_loop().time()
+        for deadline in list(self._deadlines):
+            if not deadline.expired():
+                deadline.reschedule(now)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the circuit opens meanwhile."""
+        if self._opened is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._opened.wait()
+
+    async def _take_turn(self) -> None:
+        """Wait until the rate limit lets one more attempt start; fail if the circuit is open."""
+        self._check_open()
+        if self.rate is not None:
+            await self._pause(self.rate.reserve(time.monotonic()))
+            self._check_open()
 
     def _error(self, message: str, raw: str | None = None) -> ModelCallError:
         return ModelCallError(self.redact(message), raw=raw)
@@ -196,16 +310,16 @@ class HttpTransport:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise self._error(
+            message = (
                 f"POST {url} answered HTTP {response.status_code} with a body that is not valid "
-                f"JSON ({exc.msg} at char {exc.pos} of {len(text)}); not retried",
-                self.clip(text),
-            ) from None
-        if not isinstance(data, dict):
-            raise self._error(
-                f"POST {url} answered with JSON that is not an object (got {type(data).__name__})",
-                self.clip(text),
+                f"JSON ({exc.msg} at char {exc.pos} of {len(text)}); not retried"
             )
+            raise _Failure(self._error(message, self.clip(text)), "endpoint") from None
+        if not isinstance(data, dict):
+            message = (
+                f"POST {url} answered with JSON that is not an object (got {type(data).__name__})"
+            )
+            raise _Failure(self._error(message, self.clip(text)), "endpoint")
         return JsonResult(data, text, response.status_code, attempts, elapsed)
 
     def _bound(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
@@ -224,12 +338,15 @@ class HttpTransport:
                 ),
             )
             self._slots = asyncio.Semaphore(self.max_concurrency)
+            self._opened = asyncio.Event()
+            if self.breaker.open:
+                self._opened.set()
             self._loop = loop
         return self._client, self._slots
 
     async def aclose(self) -> None:
         """Close the connections; the transport may then be used again, even from a new loop."""
         client = self._client
-        self._client = self._slots = self._loop = None
+        self._client = self._slots = self._loop = self._opened = None
         if client is not None:
             await client.aclose()

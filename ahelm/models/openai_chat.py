@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -36,6 +37,8 @@ class Settings:
     timeout_s: float = 60.0
     max_concurrency: int = 8
     max_retries: int = 4
+    requests_per_minute: float | None = None
+    breaker_threshold: int = 5
     extra_body: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -50,6 +53,10 @@ class Settings:
             raise ConfigError(where, "max_concurrency", "must be at least 1")
         if self.max_retries < 0:
             raise ConfigError(where, "max_retries", "must be 0 or more")
+        if self.requests_per_minute is not None and not 0 < self.requests_per_minute < math.inf:
+            raise ConfigError(where, "requests_per_minute", "must be positive (or left out)")
+        if self.breaker_threshold < 1:
+            raise ConfigError(where, "breaker_threshold", "must be at least 1")
         clashes = sorted(k for k in self.extra_body if k in (*_MANAGED_KEYS, self.max_tokens_field))
         if clashes:
             raise ConfigError(
@@ -97,6 +104,8 @@ class OpenAIChatModel:
             retry=retry or RetryPolicy(max_retries=settings.max_retries),
             max_concurrency=settings.max_concurrency,
             secrets=secrets,
+            requests_per_minute=settings.requests_per_minute,
+            breaker_threshold=settings.breaker_threshold,
         )
 
     def __repr__(self) -> str:
