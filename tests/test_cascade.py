@@ -435,3 +435,30 @@ def test_multipart_parser_reads_binary_parts_exactly() -> None:
     assert upload.order == ("model", "file")
     with pytest.raises(ValueError):
         parse_multipart("application/json", b"{}")
+
+
+def test_an_unreachable_transcription_endpoint_opens_the_circuit(clip: AudioClip) -> None:
+    import socket
+
+    from ahelm.models.http import RetryPolicy
+    from ahelm.models.transcription import Settings as AsrSettings
+    from ahelm.models.transcription import TranscriptionClient
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = TranscriptionClient(
+        AsrSettings(model="whisper-1", base_url=f"http://127.0.0.1:{port}/v1", max_retries=1),
+        max_concurrency=2,
+        retry=RetryPolicy(max_retries=1, backoff_base_s=0.01, backoff_max_s=0.02),
+    )
+
+    async def many() -> list[BaseException | object]:
+        results = await asyncio.gather(*(client.transcribe(clip) for _ in range(20)),
+                                       return_exceptions=True)
+        await client.aclose()
+        return results
+
+    results = asyncio.run(many())
+    assert all(isinstance(r, ModelCallError) for r in results)
+    assert any("circuit open" in str(r) for r in results)

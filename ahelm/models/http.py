@@ -194,16 +194,26 @@ class HttpTransport:
 
     async def post_json(self, path: str, payload: Mapping[str, Any]) -> JsonResult:
         """The JSON object the endpoint answers with, or ModelCallError saying why not."""
+        return await self._post(path, {"json": payload})
+
+    async def post_multipart(
+        self, path: str, fields: Mapping[str, str], files: Mapping[str, tuple[str, bytes, str]]
+    ) -> JsonResult:
+        """A ``multipart/form-data`` upload (``files``: name -> (filename, bytes, content type))
+        with the same retries, breaker and rate limit; the answer must be a JSON object."""
+        return await self._post(path, {"data": dict(fields), "files": dict(files)})
+
+    async def _post(self, path: str, body: Mapping[str, Any]) -> JsonResult:
         url = f"{self.base_url}/{path.lstrip('/')}"
         self._check_open()
         try:
-            result = await self._attempts(url, payload)
+            result = await self._attempts(url, body)
         except _Failure as failure:
             raise self._count(failure) from None
         self.breaker.success()
         return result
 
-    async def _attempts(self, url: str, payload: Mapping[str, Any]) -> JsonResult:
+    async def _attempts(self, url: str, body: Mapping[str, Any]) -> JsonResult:
         client, slots = self._bound()
         started: float | None = None
         failure = "no attempt made"
@@ -218,7 +228,7 @@ class HttpTransport:
                     async with asyncio.timeout(self.timeout_s) as deadline:
                         self._deadlines.add(deadline)
                         try:
-                            response = await client.post(url, json=payload)
+                            response = await client.post(url, **body)
                         finally:
                             self._deadlines.discard(deadline)
                 except (TimeoutError, httpx.TimeoutException):

@@ -6,38 +6,25 @@ a ``multipart/form-data`` body with ``model``, ``response_format=json``, ``tempe
 an optional ``language``, and reads ``{"text": ...}`` back. It serves OpenAI's ``whisper-1`` and
 self-hosted servers speaking the same API (vLLM, faster-whisper-server, LocalAI).
 
-Retries follow the shared HTTP layer (:mod:`ahelm.models.http`): the same statuses are retried
-with the same :class:`RetryPolicy` backoff and the server's Retry-After; a 2xx body that is not
-JSON is not retried; every failure is a :class:`ModelCallError` whose message and raw body are
-redacted of the API key. ``HttpTransport`` only posts JSON, so the loop is repeated here for
-multipart bodies.
+Uploads go through the shared HTTP layer (:mod:`ahelm.models.http`, ``post_multipart``), so
+retries, Retry-After, the circuit breaker, the rate limit and redaction of the API key are the
+same as for every other adapter.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import time
 from dataclasses import dataclass
-from typing import Any, Mapping
-
-import httpx
+from typing import Any
 
 from ahelm import audio as audio_codec
 from ahelm.config import ConfigError
 from ahelm.core import AudioClip, ModelCallError
-from ahelm.models.http import (
-    MESSAGE_BODY_LIMIT,
-    RAW_LIMIT,
-    RETRY_STATUSES,
-    RetryPolicy,
-    parse_retry_after,
-)
-from ahelm.secrets import redact, secret_from_env
+from ahelm.models.http import HttpTransport, RetryPolicy
+from ahelm.secrets import secret_from_env
 
 PROVIDER = "openai-transcription"
 PATH = "audio/transcriptions"
-_RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
 @dataclass(frozen=True)
@@ -91,7 +78,7 @@ def wav_bytes(clip: AudioClip) -> bytes:
 
 
 class TranscriptionClient:
-    """Transcribes clips; at most ``max_concurrency`` uploads in flight, bound to one event loop."""
+    """Transcribes clips through the shared HTTP layer (retries, breaker, rate limit)."""
 
     def __init__(
         self, settings: Settings, *, max_concurrency: int = 8, retry: RetryPolicy | None = None
@@ -102,15 +89,20 @@ class TranscriptionClient:
         self.url = f"{settings.base_url.rstrip('/')}/{PATH}"
         self.retry = retry or RetryPolicy(max_retries=settings.max_retries)
         self.max_concurrency = max_concurrency
-        self._headers: dict[str, str] = {}
-        self._secrets: tuple[str, ...] = ()
+        headers: dict[str, str] = {}
+        secrets: list[str] = []
         if settings.api_key_env:
             key = secret_from_env(settings.api_key_env).reveal()
-            self._headers["Authorization"] = f"Bearer {key}"
-            self._secrets = (key,)
-        self._client: httpx.AsyncClient | None = None
-        self._slots: asyncio.Semaphore | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+            headers["Authorization"] = f"Bearer {key}"
+            secrets.append(key)
+        self._transport = HttpTransport(
+            settings.base_url,
+            headers=headers,
+            timeout_s=settings.timeout_s,
+            retry=self.retry,
+            max_concurrency=max_concurrency,
+            secrets=secrets,
+        )
 
     def __repr__(self) -> str:
         return f"TranscriptionClient({self.url!r}, model={self.settings.model!r}, {self.retry!r})"
@@ -126,95 +118,14 @@ class TranscriptionClient:
         """The server's transcript of ``clip``, or ModelCallError (AudioError for bad audio)."""
         wav = await asyncio.to_thread(wav_bytes, clip)
         files = {"file": ("audio.wav", wav, "audio/wav")}
-        response, attempts, elapsed = await self._post(self.form(), files)
-        text = redact(response.text, self._secrets)
-        try:
-            body = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise self._error(
-                f"POST {self.url} answered HTTP {response.status_code} with a body that is not "
-                f"valid JSON ({exc.msg} at char {exc.pos} of {len(text)}); not retried",
-                text,
-            ) from None
-        transcript = body.get("text") if isinstance(body, dict) else None
+        result = await self._transport.post_multipart(PATH, self.form(), files)
+        transcript = result.data.get("text")
         if not isinstance(transcript, str):
-            what = "no 'text' string" if isinstance(body, dict) else "JSON that is not an object"
-            raise self._error(f"POST {self.url} answered with {what}", text)
-        return Transcript(transcript, elapsed, text, attempts)
-
-    async def _post(
-        self, data: Mapping[str, str], files: Mapping[str, tuple[str, bytes, str]]
-    ) -> tuple[httpx.Response, int, float]:
-        """The first 2xx response, with the attempts and seconds it took; as post_json retries."""
-        client, slots = self._bound()
-        started: float | None = None
-        failure, raw = "no attempt made", None
-        for attempt in range(1, self.retry.attempts + 1):
-            retry_after: float | None = None
-            async with slots:
-                started = started if started is not None else time.monotonic()
-                try:
-                    async with asyncio.timeout(self.settings.timeout_s):
-                        response = await client.post(self.url, data=data, files=files)
-                except (TimeoutError, httpx.TimeoutException):
-                    failure, raw = f"timed out after {self.settings.timeout_s:g} s", None
-                except _RETRYABLE_ERRORS as exc:
-                    failure, raw = f"{type(exc).__name__}: {str(exc) or 'connection failed'}", None
-                except httpx.HTTPError as exc:
-                    message = f"POST {self.url} failed (not retried): {type(exc).__name__}: {exc}"
-                    raise self._error(message) from None
-                else:
-                    if response.is_success:
-                        return response, attempt, time.monotonic() - started
-                    raw = response.text
-                    failure = (
-                        f"HTTP {response.status_code} {response.reason_phrase}: "
-                        f"{self._clip(raw, MESSAGE_BODY_LIMIT) or '(empty body)'}"
-                    )
-                    if response.status_code not in RETRY_STATUSES:
-                        message = f"POST {self.url} failed with {failure} (not retried)"
-                        raise self._error(message, raw)
-                    retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if attempt < self.retry.attempts:
-                await asyncio.sleep(self.retry.delay(attempt, retry_after))
-        elapsed = time.monotonic() - (started or time.monotonic())
-        raise self._error(
-            f"POST {self.url} failed after {self.retry.attempts} attempt(s) in {elapsed:.1f} s; "
-            f"last attempt: {failure}",
-            raw,
-        )
-
-    def _clip(self, text: str, limit: int = RAW_LIMIT) -> str:
-        text = redact(text, self._secrets)
-        return text if len(text) <= limit else f"{text[:limit]}… [{len(text) - limit} more chars]"
-
-    def _error(self, message: str, raw: str | None = None) -> ModelCallError:
-        return ModelCallError(
-            redact(message, self._secrets), raw=None if raw is None else self._clip(raw)
-        )
-
-    def _bound(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
-        loop = asyncio.get_running_loop()
-        if self._loop is not None and self._loop is not loop:
-            raise RuntimeError(
-                f"{self!r} is bound to another event loop; await aclose() in that loop first"
+            raise ModelCallError(
+                f"POST {self.url} answered with no 'text' string", raw=self._transport.clip(result.text)
             )
-        if self._client is None or self._slots is None:
-            self._client = httpx.AsyncClient(
-                headers=self._headers,
-                timeout=httpx.Timeout(self.settings.timeout_s),
-                limits=httpx.Limits(
-                    max_connections=self.max_concurrency,
-                    max_keepalive_connections=self.max_concurrency,
-                ),
-            )
-            self._slots = asyncio.Semaphore(self.max_concurrency)
-            self._loop = loop
-        return self._client, self._slots
+        return Transcript(transcript, result.elapsed_s, result.text, result.attempts)
 
     async def aclose(self) -> None:
         """Close the connections; the client may then be used again, even from a new loop."""
-        client = self._client
-        self._client = self._slots = self._loop = None
-        if client is not None:
-            await client.aclose()
+        await self._transport.aclose()
