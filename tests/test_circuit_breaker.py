@@ -334,8 +334,8 @@ def test_run_against_a_closed_port_ends_quickly_and_fails_the_error_budget(
     messages = re.findall(r"^s\d\d-(?:ann|bob): transport error: (.*)$", output, re.MULTILINE)
     assert len(messages) == 24 and all("circuit" in m for m in messages)
     result.stdout.fnmatch_lines([
-        f"*circuit open after 5 consecutive failures; last: POST {base_url}/chat/completions "
-        "failed after 3 attempt(s)*ConnectError*",
+        f"*circuit open after 5 consecutive failures; last: POST {base_url}/chat/completions: "
+        "ConnectError*",
         f"*The endpoint {base_url} looks unreachable or misconfigured; "
         "the remaining requests were not sent.",
     ])
@@ -345,3 +345,30 @@ def test_run_against_a_closed_port_ends_quickly_and_fails_the_error_budget(
     records = [json.loads(line) for line in Path(records_file).read_text().splitlines()]
     assert len(records) == 24
     assert all(r["status"] == "error" and "circuit" in r["error"] for r in records)
+
+
+def test_connection_failures_count_attempt_by_attempt() -> None:
+    # Nothing listens on the port: five refused connections open the circuit, whatever the
+    # retry budget of each call, so a dead endpoint costs seconds, not calls x attempts x backoff.
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    transport = HttpTransport(
+        f"http://127.0.0.1:{port}/v1", max_concurrency=1,
+        retry=RetryPolicy(max_retries=10, backoff_base_s=0.01, backoff_max_s=0.02),
+    )
+
+    async def once() -> ModelCallError:
+        try:
+            await transport.post_json("chat/completions", {})
+        except ModelCallError as exc:
+            return exc
+        finally:
+            await transport.aclose()
+        raise AssertionError("a closed port answered")
+
+    error = asyncio.run(once())
+    assert "circuit open after 5 consecutive failures" in error.message
+    assert transport.attempts_sent == 5

@@ -144,13 +144,15 @@ class HttpTransport:
         secrets: Iterable[str] = (),
         requests_per_minute: float | None = None,
         breaker_threshold: int = 5,
+        connect_timeout_s: float = 10.0,
     ) -> None:
-        if timeout_s <= 0:
+        if timeout_s <= 0 or connect_timeout_s <= 0:
             raise ValueError("timeout_s must be > 0")
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self.connect_timeout_s = min(connect_timeout_s, timeout_s)
         self.retry = retry or RetryPolicy()
         self.max_concurrency = max_concurrency
         self._headers = dict(headers or {})
@@ -231,11 +233,16 @@ class HttpTransport:
                             response = await client.post(url, **body)
                         finally:
                             self._deadlines.discard(deadline)
+                except httpx.ConnectTimeout:
+                    failure, raw = f"no connection within {self.connect_timeout_s:g} s", None
+                    self._count_connect_failure(url, failure)
                 except (TimeoutError, httpx.TimeoutException):
                     self._check_open()  # the circuit opened and cut this attempt short
                     failure, raw = f"timed out after {self.timeout_s:g} s", None
                 except _RETRYABLE_ERRORS as exc:
                     failure, raw = f"{type(exc).__name__}: {str(exc) or 'connection failed'}", None
+                    if isinstance(exc, httpx.ConnectError):
+                        self._count_connect_failure(url, failure)
                 except httpx.HTTPError as exc:
                     message = f"POST {url} failed (not retried): {type(exc).__name__}: {exc}"
                     raise _Failure(self._error(message), "endpoint") from None
@@ -284,6 +291,14 @@ class HttpTransport:
         if self.breaker_reason is not None:
             return ModelCallError(self.breaker_reason, raw=error.raw)
         return ModelCallError(f"{error.message} [{self.breaker.progress()}]", raw=error.raw)
+
+    def _count_connect_failure(self, url: str, failure: str) -> None:
+        """A failed connection counts at once, attempt by attempt: when nothing answers on the
+        port (or the host is black-holed), waiting for every call's retries would only delay a
+        verdict that is already certain."""
+        if self.breaker.failure(self.redact(f"POST {url}: {failure}")):
+            self._trip()
+        self._check_open()
 
     def _trip(self) -> None:
         """Wake every call sleeping in backoff or for the rate, and cut short those in flight."""
@@ -341,7 +356,7 @@ class HttpTransport:
         if self._client is None or self._slots is None:
             self._client = httpx.AsyncClient(
                 headers=self._headers,
-                timeout=httpx.Timeout(self.timeout_s),
+                timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s),
                 limits=httpx.Limits(
                     max_connections=self.max_concurrency,
                     max_keepalive_connections=self.max_concurrency,

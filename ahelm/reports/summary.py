@@ -92,6 +92,10 @@ def build_summary(
         "model_config_digest": session.model_config.digest,
         "gate_policy": str(session.policy.path) if session.policy.path else None,
         "counts": _counts(records),
+        "top_errors": [
+            {"count": n, "error": message}
+            for message, n in Counter(r.error for r in records if r.error).most_common(3)
+        ],
         "aspects": dict(sorted(aspects.items())),
         "scenarios": scenarios,
         "gates": list(gates),

@@ -49,6 +49,11 @@ def print_summary(tr: Any, summary: dict[str, Any], run_dir: Path) -> None:
             f"{counts['fail']} wrong answers are listed as failed tests above; single wrong "
             "answers never fail the run, only gates do."
         )
+    for entry in summary.get("top_errors", [])[:1]:
+        tr.write_line(
+            f"{entry['count']} of {counts['error']} errors read: {entry['error'][:300]}",
+            red=True,
+        )
     if not summary["complete"]:
         tr.write_line("the run did not complete: the verdict covers only what ran.", yellow=True)
     passed = summary["verdict"] == "pass"
