@@ -176,6 +176,8 @@ class Record:
     key: str | None = None
     bar: str | None = None
     pair: str | None = None
+    raw: str | None = None
+    """The endpoint's raw answer (or the raw body of a failed one), secrets removed."""
 
     STATUSES = ("pass", "fail", "error")
 
@@ -197,6 +199,7 @@ class Record:
             "bar": self.bar,
             "groups": dict(self.groups),
             "pair": self.pair,
+            "raw": self.raw,
             "audio": self.audio,
             "error": self.error,
             "error_kind": self.error_kind,
@@ -226,4 +229,5 @@ class Record:
             key=data.get("key"),
             bar=data.get("bar"),
             pair=data.get("pair"),
+            raw=data.get("raw"),
         )

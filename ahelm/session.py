@@ -268,7 +268,8 @@ class AhelmSession:
             error = answer.error
             return Record(
                 status="error", output=None, scores={}, error=str(error),
-                error_kind=getattr(error, "kind", "error"), **base,
+                error_kind=getattr(error, "kind", "error"), raw=getattr(error, "raw", None),
+                **base,
             )
         response = answer.response
         scores = scenario.family.score(instance, response.text)
@@ -277,6 +278,7 @@ class AhelmSession:
             output=response.text,
             scores=scores,
             latency_s=response.latency_s,
+            raw=response.raw,
             **base,
         )
 

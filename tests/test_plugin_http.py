@@ -105,3 +105,22 @@ def test_allure_results_carry_hierarchy_audio_and_gates(pytester: pytest.Pyteste
                for g in gates)
     assert any("wer" in g.get("description", "") and "95% CI" in g["description"] for g in gates)
     assert os.path.getsize(alluredir / attachments["audio"]["source"]) > 1000
+
+
+def test_malformed_and_empty_answers_keep_their_raw_body(pytester: pytest.Pytester) -> None:
+    from loopback import empty_choices, raw
+
+    make_project(pytester, sentences=1)
+    with LoopbackServer(lambda request: ok(SENTENCES[0])) as server:
+        _openai_config(pytester, server, max_concurrency=1, max_retries=0)
+        server.script(raw('{"choices": [{"message": {"content": "trunc'), empty_choices())
+        result = pytester.runpytest("--model=http", "-p", "no:randomly")
+    result.assert_outcomes(errors=2, failed=2)  # both gates: no evidence, error budget spent
+    records = [json.loads(line) for line in next((pytester.path / "reports" / "runs").glob(
+        "*/instances.jsonl")).open()]
+    by_id = {r["id"]: r for r in records}
+    assert by_id["s01-ann"]["status"] == "error"
+    assert '{"choices": [{"message": {"content": "trunc' in by_id["s01-ann"]["raw"]
+    assert "not valid JSON" in by_id["s01-ann"]["error"]
+    assert by_id["s01-bob"]["status"] == "error"
+    assert json.loads(by_id["s01-bob"]["raw"])["choices"] == []
