@@ -33,7 +33,7 @@ import httpx
 from ahelm.core import ModelCallError
 from ahelm.models.breaker import CircuitBreaker
 from ahelm.models.ratelimit import RateLimiter
-from ahelm.secrets import redact
+from ahelm.secrets import redact, secret_from_env
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RAW_LIMIT = 4000
@@ -118,6 +118,15 @@ class JsonResult:
     status: int
     attempts: int
     elapsed_s: float
+
+
+def bearer_auth(api_key_env: str | None) -> tuple[dict[str, str], tuple[str, ...]]:
+    """``Authorization: Bearer <key>`` from the environment, and the key as a secret to redact;
+    no header when no variable is named."""
+    if not api_key_env:
+        return {}, ()
+    key = secret_from_env(api_key_env).reveal()
+    return {"Authorization": f"Bearer {key}"}, (key,)
 
 
 class HttpTransport:

@@ -17,8 +17,7 @@ from typing import Any, Mapping
 from ahelm import audio as audio_codec
 from ahelm.config import ConfigError
 from ahelm.core import AudioClip, ModelCallError, Request, Response
-from ahelm.models.http import RAW_LIMIT, HttpTransport, RetryPolicy
-from ahelm.secrets import secret_from_env
+from ahelm.models.http import RAW_LIMIT, HttpTransport, RetryPolicy, bearer_auth
 
 PROVIDER = "openai-chat"
 _MANAGED_KEYS = ("model", "messages", "temperature", "stream", "n")
@@ -91,12 +90,7 @@ class OpenAIChatModel:
         self.settings = settings
         self.fingerprint = fingerprint(settings)
         self.max_concurrency = settings.max_concurrency
-        headers: dict[str, str] = {}
-        secrets: list[str] = []
-        if settings.api_key_env:
-            key = secret_from_env(settings.api_key_env).reveal()
-            headers["Authorization"] = f"Bearer {key}"
-            secrets.append(key)
+        headers, secrets = bearer_auth(settings.api_key_env)
         self._transport = HttpTransport(
             settings.base_url,
             headers=headers,

@@ -20,8 +20,7 @@ from typing import Any
 from ahelm import audio as audio_codec
 from ahelm.config import ConfigError
 from ahelm.core import AudioClip, ModelCallError
-from ahelm.models.http import HttpTransport, RetryPolicy
-from ahelm.secrets import secret_from_env
+from ahelm.models.http import HttpTransport, RetryPolicy, bearer_auth
 
 PROVIDER = "openai-transcription"
 PATH = "audio/transcriptions"
@@ -89,12 +88,7 @@ class TranscriptionClient:
         self.url = f"{settings.base_url.rstrip('/')}/{PATH}"
         self.retry = retry or RetryPolicy(max_retries=settings.max_retries)
         self.max_concurrency = max_concurrency
-        headers: dict[str, str] = {}
-        secrets: list[str] = []
-        if settings.api_key_env:
-            key = secret_from_env(settings.api_key_env).reveal()
-            headers["Authorization"] = f"Bearer {key}"
-            secrets.append(key)
+        headers, secrets = bearer_auth(settings.api_key_env)
         self._transport = HttpTransport(
             settings.base_url,
             headers=headers,
