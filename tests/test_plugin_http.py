@@ -124,3 +124,31 @@ def test_malformed_and_empty_answers_keep_their_raw_body(pytester: pytest.Pytest
     assert "not valid JSON" in by_id["s01-ann"]["error"]
     assert by_id["s01-bob"]["status"] == "error"
     assert json.loads(by_id["s01-bob"]["raw"])["choices"] == []
+
+
+def test_allure_environment_and_categories(pytester: pytest.Pytester) -> None:
+    import re
+
+    make_project(pytester, sentences=2, wrong=["s01-bob"], fail=["s02-ann"])
+    alluredir = pytester.path / "allure"
+    pytester.runpytest("--model=fake", f"--alluredir={alluredir}")
+    properties = (alluredir / "environment.properties").read_text()
+    assert "model=fake\n" in properties and "provider=python\n" in properties
+    assert re.search(r"^model_config_digest=[0-9a-f]{16}$", properties, re.MULTILINE)
+    assert re.search(r"^version\.ahelm=", properties, re.MULTILINE)
+    categories = json.loads((alluredir / "categories.json").read_text())
+    results = [json.loads(p.read_text()) for p in alluredir.glob("*-result.json")]
+
+    def category(result: dict[str, object]) -> str | None:
+        message = str((result.get("statusDetails") or {}).get("message", ""))  # type: ignore[union-attr]
+        for entry in categories:
+            if result["status"] in entry["matchedStatuses"] and re.fullmatch(
+                    entry["messageRegex"], message):
+                return str(entry["name"])
+        return None
+
+    by_name = {str(r["name"]): category(r) for r in results if r["status"] != "passed"}
+    assert by_name["mini_asr · s01-bob"] == "Wrong answers"
+    assert by_name["mini_asr · s02-ann"] == "Transport errors"
+    assert any(name.startswith("threshold gate") and value == "Gate failures"
+               for name, value in by_name.items())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -98,3 +99,39 @@ def attach_gate(config: pytest.Config, result: GateResult, aspect: str) -> None:
     allure.dynamic.description(result.message)
     payload: dict[str, Any] = result.to_json()
     allure.attach(json.dumps(payload, indent=2), "gate", allure.attachment_type.JSON)
+
+
+CATEGORIES_FILE = Path(__file__).with_name("allure_categories.json")
+"""Allure's defect categories for an ahelm run (a test's message decides its category); also
+read by allurerc.mjs, since Allure 3 takes categories from its configuration."""
+
+
+def write_run_info(config: pytest.Config, summary: dict[str, Any]) -> None:
+    """environment.properties (model, config hash, versions) and categories.json, next to the
+    results, so that the Allure report says what was tested and sorts what went wrong."""
+    folder = config.getoption("allure_report_dir", None)
+    if not folder:
+        return
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    model = summary["model"]
+    environment = {
+        "model": model["name"],
+        "provider": model["provider"],
+        "model_config": model["path"],
+        "model_config_digest": summary["model_config_digest"],
+        "suite_size": summary["suite_size"],
+        "run_id": summary["run_id"],
+        "verdict": summary["verdict"],
+        **{f"version.{name}": value for name, value in summary["versions"].items()},
+    }
+    lines = (f"{key}={_property(str(value))}" for key, value in environment.items())
+    (target / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (target / "categories.json").write_text(CATEGORIES_FILE.read_text(encoding="utf-8"),
+                                            encoding="utf-8")
+
+
+def _property(value: str) -> str:
+    """A .properties value: backslashes, line breaks and non-ASCII escaped."""
+    value = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return value.encode("ascii", "backslashreplace").decode("ascii").replace("\\x", "\\u00")

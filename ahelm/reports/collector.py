@@ -71,6 +71,9 @@ class RunCollector:
             self.summary,
             sorted(self.records.values(), key=lambda r: (r.scenario, r.instance_id)),
         )
+        from ahelm.reports.allure import write_run_info
+
+        write_run_info(self.session.config, self.summary)
         if not complete:
             return None
         return pytest.ExitCode.OK if self.summary["verdict"] == "pass" else pytest.ExitCode.TESTS_FAILED
