@@ -228,7 +228,7 @@ def test_run_folder_contents(pytester: pytest.Pytester) -> None:
     make_project(pytester, sentences=2, wrong=["s01-bob"], gates='["wer <= 0.5"]')
     pytester.runpytest("--model=fake")
     run = runs(pytester)[-1]
-    assert sorted(p.name for p in run.iterdir()) == ["instances.jsonl", "summary.json", "summary.md"]
+    assert sorted(p.name for p in run.iterdir()) == ["instances.jsonl", "report.html", "summary.json", "summary.md"]
     summary = json.loads((run / "summary.json").read_text())
     assert summary["model"]["provider"] == "python"
     assert summary["counts"] == {"pass": 3, "fail": 1, "error": 0, "total": 4}

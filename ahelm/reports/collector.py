@@ -57,9 +57,10 @@ class RunCollector:
         complete = not stopped_early and exitstatus in (
             pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED
         )
+        records = sorted(self.records.values(), key=lambda r: (r.scenario, r.instance_id))
         self.summary = build_summary(
             self.session,
-            records=sorted(self.records.values(), key=lambda r: (r.scenario, r.instance_id)),
+            records=records,
             gates=[self.gates[name] for name in sorted(self.gates)],
             other_failures=self.other_failures,
             dispatch=self.worker_stats,
@@ -69,7 +70,8 @@ class RunCollector:
         self.run_dir = write_run(
             self.session.report_dir / "runs" / self.session.run_id,
             self.summary,
-            sorted(self.records.values(), key=lambda r: (r.scenario, r.instance_id)),
+            records,
+            self.session.config.rootpath,
         )
         from ahelm.reports.allure import write_run_info
 

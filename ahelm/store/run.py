@@ -16,7 +16,11 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_run(directory: Path, summary: dict[str, Any], records: Sequence[Record]) -> Path:
+def write_run(
+    directory: Path, summary: dict[str, Any], records: Sequence[Record], root: Path | None = None
+) -> Path:
+    """``root``: where relative audio paths in the records start (the project root)."""
+    from ahelm.reports.html import render_html
     from ahelm.reports.markdown import render_markdown
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -24,6 +28,7 @@ def write_run(directory: Path, summary: dict[str, Any], records: Sequence[Record
     _write_atomic(directory / "instances.jsonl", "".join(line + "\n" for line in lines))
     _write_atomic(directory / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False))
     _write_atomic(directory / "summary.md", render_markdown(summary, records))
+    _write_atomic(directory / "report.html", render_html(summary, records, root))
     return directory
 
 
