@@ -18,6 +18,8 @@ export default {
     awesome: {
       options: {
         groupBy: ["parentSuite", "suite", "subSuite"],
+        // AHELM_ALLURE_SINGLE_FILE=1: one index.html with everything inlined, opened from disk.
+        singleFile: process.env.AHELM_ALLURE_SINGLE_FILE === "1",
       },
     },
   },

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -192,3 +194,23 @@ def test_two_real_runs(pytester: pytest.Pytester) -> None:
     assert "| 2 | sloppy | 0.000 | 0.000 | fail (0/1 gates hold) |" in md
     links = json.loads((out / "leaderboard.json").read_text())["models"][0]["links"]
     assert (out / links["summary.md"]).is_file()
+
+
+@pytest.mark.skipif(shutil.which("/usr/bin/chromium") is None, reason="chromium is not installed")
+def test_leaderboard_renders_in_headless_chromium(three: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "board"
+    leaderboard.write(leaderboard.build(three), out)
+    url = (out / "leaderboard.html").resolve().as_uri()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000"]
+    dom = subprocess.run(["/usr/bin/chromium", *flags, "--dump-dom", url], capture_output=True,
+                         text=True, timeout=120, check=False).stdout
+    assert "<svg" in dom and "Mean win rate" in dom
+    rows = re.findall(r"<tr[^>]*>\s*<td[^>]*>(\d)</td>\s*<td[^>]*>([^<]+)", dom)
+    assert [(rank, name.strip()) for rank, name in rows[:2]] == [("1", "B"), ("2", "A")]
+    assert "<script>alert(1)</script>" not in dom.replace("&lt;script&gt;", "")
+    shot = tmp_path / "board.png"
+    subprocess.run(["/usr/bin/chromium", *flags, "--window-size=1300,900",
+                    f"--screenshot={shot}", url], capture_output=True, timeout=120, check=False)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
