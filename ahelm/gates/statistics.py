@@ -15,12 +15,13 @@ is larger, and alternative="greater" tests b > a.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 from scipy import stats
+
+from ahelm.scoring.stats import finite_or_none
 
 ALTERNATIVES = ("two-sided", "greater", "less")
 
@@ -47,12 +48,12 @@ class Comparison:
             "paired": self.paired,
             "n_a": self.n_a,
             "n_b": self.n_b,
-            "mean_a": _finite(self.mean_a),
-            "mean_b": _finite(self.mean_b),
-            "gap": _finite(self.gap),
-            "p_value": _finite(self.p_value),
+            "mean_a": finite_or_none(self.mean_a),
+            "mean_b": finite_or_none(self.mean_b),
+            "gap": finite_or_none(self.gap),
+            "p_value": finite_or_none(self.p_value),
             "alternative": self.alternative,
-            "effect_size": _finite(self.effect_size),
+            "effect_size": finite_or_none(self.effect_size),
             "effect_name": self.effect_name,
         }
 
@@ -78,16 +79,12 @@ class RegressionVerdict:
     def to_json(self) -> dict[str, Any]:
         return {
             "comparison": self.comparison.to_json(),
-            "worse_by": _finite(self.worse_by),
+            "worse_by": finite_or_none(self.worse_by),
             "significant": self.significant,
             "regressed": self.regressed,
             "message": self.message,
         }
 
-
-def _finite(x: float) -> float | None:
-    """JSON has no NaN or infinity: an undefined number is written as null."""
-    return x if math.isfinite(x) else None
 
 
 def _values(name: str, values: Sequence[float], binary: bool) -> np.ndarray:

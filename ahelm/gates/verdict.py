@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ahelm.core import Record
-from ahelm.scoring.stats import Metric
+from ahelm.scoring.stats import Metric, finite_or_none
 
 
 @dataclass(frozen=True)
@@ -42,15 +41,12 @@ class GateResult:
             "source": self.source,
             "passed": self.passed,
             "message": self.message,
-            "value": _finite(self.value),
-            "ci95": [_finite(v) for v in self.ci95] if self.ci95 else None,
+            "value": finite_or_none(self.value),
+            "ci95": [finite_or_none(v) for v in self.ci95] if self.ci95 else None,
             "n": self.n,
             "details": dict(self.details),
         }
 
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) else value
 
 
 def item_values(records: Sequence[Record], metric: str) -> dict[str, float]:

@@ -6,6 +6,7 @@ proportions get the exact (Clopper-Pearson) binomial interval.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -30,17 +31,17 @@ class Metric:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "value": _finite(self.value),
-            "ci95": [_finite(self.ci_low), _finite(self.ci_high)],
+            "value": finite_or_none(self.value),
+            "ci95": [finite_or_none(self.ci_low), finite_or_none(self.ci_high)],
             "n": self.n,
             "lower_is_better": self.lower_is_better,
             "method": self.method,
         }
 
 
-def _finite(x: float) -> float | None:
-    """JSON has no NaN: an undefined estimate (no instances) is written as null."""
-    return None if np.isnan(x) else x
+def finite_or_none(x: float | None) -> float | None:
+    """JSON has no NaN or infinity: an undefined number (no instances) is written as null."""
+    return x if x is not None and math.isfinite(x) else None
 
 
 def ratio_of_sums(
