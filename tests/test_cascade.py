@@ -23,10 +23,11 @@ from loopback_transcription import (
     transcript,
     transcription_server,
 )
+from modelkit import fails, generate
 
 from ahelm.config import ConfigError, load_model_config, parse_settings
-from ahelm.core import AudioClip, AudioError, ModelCallError, Request, Response
-from ahelm.models import PROVIDERS, Model, _lazy, build_model, validate_config
+from ahelm.core import AudioClip, AudioError, ModelCallError, Request
+from ahelm.models import build_model, validate_config
 from ahelm.models.cascade import (
     DEFAULT_PROMPT_TEMPLATE,
     CascadeModel,
@@ -85,22 +86,6 @@ def settings(asr_server: LoopbackServer, chat_server: LoopbackServer, **changes:
     return Settings(asr=asr, llm=llm, **changes)
 
 
-def run(model: Model, *requests: Request) -> list[Response]:
-    async def go() -> list[Response]:
-        try:
-            return list(await asyncio.gather(*(model.generate(r) for r in requests)))
-        finally:
-            await model.aclose()
-
-    return asyncio.run(go())
-
-
-def fails(model: Model, request: Request) -> ModelCallError:
-    with pytest.raises(ModelCallError) as info:
-        run(model, request)
-    return info.value
-
-
 def ask(clip: AudioClip | None, prompt: str = QUESTION) -> Request:
     return Request(instance_id="i7", prompt=prompt, audio=clip, max_tokens=32, temperature=0.0)
 
@@ -112,7 +97,7 @@ def test_both_halves_over_loopback(
     model = create(settings(transcription_server, chat_server,
                             asr={"api_key_env": ASR_ENV, "language": "en"},
                             llm={"api_key_env": LLM_ENV}))
-    (response,) = run(model, ask(clip))
+    (response,) = generate(model, ask(clip))
 
     (asr,) = transcription_server.requests
     assert asr.method == "POST" and asr.path == "/v1/audio/transcriptions"
@@ -164,7 +149,7 @@ def test_keys_never_leak_into_prompts_raw_or_errors(
                                llm={"api_key_env": LLM_ENV}))
 
     transcription_server.responder = lambda r: transcript(echo_auth(r))
-    (response,) = run(make(), ask(clip))
+    (response,) = generate(make(), ask(clip))
     assert response.raw is not None
     assert json.loads(response.raw)["transcript"] == "heard Bearer [REDACTED]"
     leaks = [response.raw, response.text, chat_server.requests[0].prompt]
@@ -188,7 +173,7 @@ def test_429_with_retry_after_then_success(
     transcription_server: TranscriptionServer, chat_server: LoopbackServer, clip: AudioClip
 ) -> None:
     transcription_server.script(status(429, {"Retry-After": "1"}))
-    (response,) = run(create(settings(transcription_server, chat_server)), ask(clip))
+    (response,) = generate(create(settings(transcription_server, chat_server)), ask(clip))
     first, second = transcription_server.requests
     assert second.arrived_at - first.arrived_at >= 0.99
     assert response.latency_s >= 0.99
@@ -200,7 +185,7 @@ def test_500_then_success(
     transcription_server: TranscriptionServer, chat_server: LoopbackServer, clip: AudioClip
 ) -> None:
     transcription_server.script(status(500))
-    (response,) = run(create(settings(transcription_server, chat_server)), ask(clip))
+    (response,) = generate(create(settings(transcription_server, chat_server)), ask(clip))
     assert len(transcription_server.requests) == 2
     first, second = transcription_server.uploads()
     assert first.files["file"].data == second.files["file"].data  # the same body re-sent
@@ -234,7 +219,7 @@ def test_empty_transcript_is_an_answer_not_an_error(
     transcription_server: TranscriptionServer, chat_server: LoopbackServer, clip: AudioClip
 ) -> None:
     transcription_server.text = ""
-    (response,) = run(create(settings(transcription_server, chat_server)), ask(clip))
+    (response,) = generate(create(settings(transcription_server, chat_server)), ask(clip))
     assert 'Transcript: """"""' in chat_server.requests[0].prompt
     assert response.raw is not None and json.loads(response.raw)["transcript"] == ""
 
@@ -251,7 +236,7 @@ def test_llm_failure_names_the_llm_step(
 def test_request_without_audio_skips_the_asr(
     transcription_server: TranscriptionServer, chat_server: LoopbackServer
 ) -> None:
-    (response,) = run(create(settings(transcription_server, chat_server)), ask(None, "Say hi"))
+    (response,) = generate(create(settings(transcription_server, chat_server)), ask(None, "Say hi"))
     assert transcription_server.requests == [] and response.text == "Say hi"
     assert response.raw is not None and json.loads(response.raw)["transcript"] is None
 
@@ -261,7 +246,7 @@ def test_bad_audio_is_an_audio_error_without_any_request(
 ) -> None:
     model = create(settings(transcription_server, chat_server))
     with pytest.raises(AudioError, match="checksum"):
-        run(model, ask(AudioClip(clip.path, "0" * 64)))
+        generate(model, ask(AudioClip(clip.path, "0" * 64)))
     assert transcription_server.requests == [] and chat_server.requests == []
 
 
@@ -272,7 +257,7 @@ def test_reference_asr_on_a_corpus_clip(
     model = create(settings(transcription_server, chat_server, asr={
         "provider": "reference", "model": None, "base_url": None, "max_retries": None}))
     assert '"fingerprint":"reference/pocketsphinx-' in model.fingerprint
-    (response,) = run(model, Request.for_instance(instance))
+    (response,) = generate(model, Request.for_instance(instance))
     assert response.raw is not None
     heard = json.loads(response.raw)["transcript"]
     assert isinstance(heard, str) and len(heard.split()) >= 5
@@ -310,9 +295,9 @@ def test_python_llm_and_aclose_closes_both_halves(
     check(model.settings)
     tail = '"llm":"echo-llm/1","prompt_template":"{transcript} | {prompt}"}'
     assert model.fingerprint.endswith(tail)
-    (response,) = run(model, ask(clip))
+    (response,) = generate(model, ask(clip))
     assert response.text == f"> {DEFAULT_TEXT} | {QUESTION}" and EchoLLM.made[-1].closed
-    (again,) = run(model, ask(clip))  # closed halves open again, even in a new event loop
+    (again,) = generate(model, ask(clip))  # closed halves open again, even in a new event loop
     assert again.text == response.text and len(transcription_server.requests) == 2
 
 
@@ -378,13 +363,7 @@ def test_config_errors_name_the_nested_field(table: dict[str, Any], field: str) 
     assert str(info.value).startswith(f"x.toml: field '{field}': ")
 
 
-@pytest.fixture
-def registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The registry line the lead adds to ahelm/models/__init__.py."""
-    monkeypatch.setitem(PROVIDERS, "cascade", _lazy("ahelm.models.cascade"))
-
-
-def test_registry_checks_name_the_file_and_nested_field(registered: None, tmp_path: Path) -> None:
+def test_registry_checks_name_the_file_and_nested_field(tmp_path: Path) -> None:
     def error(body: str) -> ConfigError:
         path = tmp_path / "m.toml"
         path.write_text('provider = "cascade"\n' + body)
@@ -409,7 +388,7 @@ def test_registry_checks_name_the_file_and_nested_field(registered: None, tmp_pa
      ("reference-asr-gpt4o-cascade", '"fingerprint":"reference/pocketsphinx-')],
 )
 def test_shipped_configs_validate(
-    name: str, asr_identity: str, registered: None, monkeypatch: pytest.MonkeyPatch
+    name: str, asr_identity: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", LLM_KEY)
     config = load_model_config(name, ROOT)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import hashlib
 import io
 import json
 import time
@@ -26,9 +24,10 @@ from loopback_gemini import (
     parts,
     usage,
 )
+from modelkit import fails, generate, tone_clip
 
 from ahelm.config import ConfigError, load_model_config, parse_settings
-from ahelm.core import AudioClip, ModelCallError, Request, Response
+from ahelm.core import AudioClip, ModelCallError, Request
 from ahelm.models import PROVIDERS, Model, build_model, validate_config
 from ahelm.models.gemini import GeminiModel, Settings, create
 from ahelm.models.http import RetryPolicy
@@ -49,11 +48,7 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def clip(tmp_path: Path) -> AudioClip:
-    """Half a second of 440 Hz at 16 kHz, stored as FLAC like the corpus."""
-    t = np.arange(8000) / 16_000
-    path = tmp_path / "tone.flac"
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16_000, format="FLAC")
-    return AudioClip(path, hashlib.sha256(path.read_bytes()).hexdigest())
+    return tone_clip(tmp_path)
 
 
 def make_model(server: LoopbackServer, **overrides: Any) -> GeminiModel:
@@ -62,22 +57,6 @@ def make_model(server: LoopbackServer, **overrides: Any) -> GeminiModel:
         model="gemini-test", api_key_env=KEY_ENV, base_url=gemini_base_url(server), **overrides
     )
     return GeminiModel(settings, retry=retry)
-
-
-def generate(model: GeminiModel, *requests: Request) -> list[Response]:
-    async def go() -> list[Response]:
-        try:
-            return list(await asyncio.gather(*(model.generate(r) for r in requests)))
-        finally:
-            await model.aclose()
-
-    return asyncio.run(go())
-
-
-def fails(model: GeminiModel, request: Request) -> ModelCallError:
-    with pytest.raises(ModelCallError) as info:
-        generate(model, request)
-    return info.value
 
 
 def ask(clip: AudioClip | None, prompt: str = "What is the tone?", max_tokens: int = 32) -> Request:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import hashlib
@@ -29,9 +28,10 @@ from loopback import (
     sleep,
     status,
 )
+from modelkit import fails, generate, tone_clip
 
 from ahelm.config import ConfigError, load_model_config, parse_settings
-from ahelm.core import AudioClip, AudioError, ModelCallError, Request, Response
+from ahelm.core import AudioClip, AudioError, ModelCallError, Request
 from ahelm.models import Model, build_model, validate_config
 from ahelm.models.http import RetryPolicy
 from ahelm.models.openai_chat import OpenAIChatModel, Settings, create
@@ -46,33 +46,13 @@ CANARY = "sk-canary-do-not-leak-7f3a9c"
 
 @pytest.fixture
 def clip(tmp_path: Path) -> AudioClip:
-    """Half a second of 440 Hz at 16 kHz, stored as FLAC like the corpus."""
-    t = np.arange(8000) / 16_000
-    path = tmp_path / "tone.flac"
-    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16_000, format="FLAC")
-    return AudioClip(path, hashlib.sha256(path.read_bytes()).hexdigest())
+    return tone_clip(tmp_path)
 
 
 def make_model(server: LoopbackServer, **overrides: Any) -> OpenAIChatModel:
     retry = overrides.pop("retry", FAST)
     settings = Settings(model="gpt-test", base_url=server.base_url, **overrides)
     return OpenAIChatModel(settings, retry=retry)
-
-
-def generate(model: OpenAIChatModel, *requests: Request) -> list[Response]:
-    async def go() -> list[Response]:
-        try:
-            return list(await asyncio.gather(*(model.generate(r) for r in requests)))
-        finally:
-            await model.aclose()
-
-    return asyncio.run(go())
-
-
-def fails(model: OpenAIChatModel, request: Request) -> ModelCallError:
-    with pytest.raises(ModelCallError) as info:
-        generate(model, request)
-    return info.value
 
 
 def ask(clip: AudioClip | None, prompt: str = "What is the tone?", max_tokens: int = 32) -> Request:
