@@ -37,13 +37,48 @@ class ModelCallError(InstanceError):
 
 @dataclass(frozen=True)
 class AudioClip:
-    """An audio file of the corpus, with the checksum its manifest promises."""
+    """An audio file of the corpus, with the checksum its manifest promises.
+
+    A clip may carry a perturbation chain (``(kind, severity)`` steps, applied in order with
+    ``seed``): the model then hears the perturbed audio, made deterministically from the
+    verified file every time it is read, and the cache addresses it by :attr:`identity`.
+    """
 
     path: Path
     sha256: str
+    perturbation: tuple[tuple[str, float], ...] = ()
+    seed: int = 0
+
+    @property
+    def identity(self) -> str:
+        """What the model hears, as a hash: the file's sha256, or for a perturbed clip a hash of
+        the file, the chain, the seed and the perturbation code's version."""
+        if not self.perturbation:
+            return self.sha256
+        from ahelm.robustness.perturbations import PERTURBATION_VERSION
+
+        blob = json.dumps(
+            [self.sha256, [list(step) for step in self.perturbation], self.seed,
+             PERTURBATION_VERSION],
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    @property
+    def suffix(self) -> str:
+        """The file type of :meth:`read_verified`'s bytes: perturbed clips are WAV."""
+        return ".wav" if self.perturbation else self.path.suffix.lower()
+
+    def describe(self) -> str:
+        """The perturbation in words ("pink noise at 17.0 dB SNR"), or "clean"."""
+        if not self.perturbation:
+            return "clean"
+        from ahelm.robustness.perturbations import Perturbation, describe
+
+        return describe([Perturbation(kind, severity) for kind, severity in self.perturbation])
 
     def read_verified(self) -> bytes:
-        """The file's bytes, after checking them against the manifest checksum."""
+        """The bytes the model hears, after checking the file against its manifest checksum."""
         try:
             data = self.path.read_bytes()
         except OSError as exc:
@@ -54,6 +89,10 @@ class AudioClip:
                 f"audio file {self.path} does not match its manifest checksum "
                 f"(manifest {self.sha256[:12]}…, file {digest[:12]}…)"
             )
+        if self.perturbation:
+            from ahelm.robustness.rendering import render_perturbed
+
+            return render_perturbed(data, self)
         return data
 
 
@@ -72,9 +111,15 @@ class Instance:
     max_tokens: int = 100
     language: str = "en"
     pair: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+    """Family-specific facts about the instance that scoring needs (the stereotyped option of a
+    bias item, the expected behaviour of a safety request)."""
 
     def group(self, name: str) -> str | None:
         return dict(self.groups).get(name)
+
+    def attribute(self, name: str) -> str:
+        return dict(self.attributes)[name]
 
     def __repr__(self) -> str:
         """Short: pytest and Allure show it as the test's parameter."""
@@ -95,7 +140,7 @@ class Request:
         payload = {
             "model": model_fingerprint,
             "prompt": self.prompt,
-            "audio_sha256": self.audio.sha256 if self.audio else None,
+            "audio_sha256": self.audio.identity if self.audio else None,
             "audio_pipeline": AUDIO_PIPELINE_VERSION,
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
@@ -178,6 +223,8 @@ class Record:
     pair: str | None = None
     raw: str | None = None
     """The endpoint's raw answer (or the raw body of a failed one), secrets removed."""
+    perturbation: str | None = None
+    """What was done to ``audio`` before the model heard it, in words; None for the clean file."""
 
     STATUSES = ("pass", "fail", "error")
 
@@ -201,6 +248,7 @@ class Record:
             "pair": self.pair,
             "raw": self.raw,
             "audio": self.audio,
+            "perturbation": self.perturbation,
             "error": self.error,
             "error_kind": self.error_kind,
             "latency_s": self.latency_s,
@@ -230,4 +278,5 @@ class Record:
             bar=data.get("bar"),
             pair=data.get("pair"),
             raw=data.get("raw"),
+            perturbation=data.get("perturbation"),
         )

@@ -141,7 +141,10 @@ class AhelmSession:
             raise ScenarioError(
                 f"{metafunc.definition.nodeid}: a scenario test must use the 'outcome' fixture"
             )
-        scenario = self.scenario(marker.args[0], metafunc.definition.path)
+        try:
+            scenario = self.scenario(marker.args[0], metafunc.definition.path)
+        except ScenarioError as exc:
+            pytest.fail(f"ahelm: {exc}", pytrace=False)
         aspect_mark = getattr(pytest.mark, scenario.spec.aspect)
         metafunc.parametrize(
             "instance",
@@ -248,39 +251,13 @@ class AhelmSession:
         return self._records[memo]
 
     def _score(self, instance: Instance, answer: Answer) -> Record:
+        from ahelm.recording import build_record
+
         scenario = self._scenarios[instance.scenario]
         bar = self.policy.instance_bar(scenario.name, scenario.family.default_bar)
-        base: dict[str, Any] = dict(
-            instance_id=instance.id,
-            scenario=instance.scenario,
-            aspect=instance.aspect,
-            family=scenario.family.name,
-            prompt=instance.prompt,
-            references=instance.references,
-            groups=dict(instance.groups),
-            audio=self._display_path(instance.audio.path) if instance.audio else None,
-            key=answer.key,
-            cached=answer.cached,
-            bar=bar.text,
-            pair=instance.pair,
-        )
-        if answer.response is None:
-            error = answer.error
-            return Record(
-                status="error", output=None, scores={}, error=str(error),
-                error_kind=getattr(error, "kind", "error"), raw=getattr(error, "raw", None),
-                **base,
-            )
-        response = answer.response
-        scores = scenario.family.score(instance, response.text)
-        return Record(
-            status="pass" if bar.holds_for(scores) else "fail",
-            output=response.text,
-            scores=scores,
-            latency_s=response.latency_s,
-            raw=response.raw,
-            **base,
-        )
+        audio = self._display_path(instance.audio.path) if instance.audio else None
+        judge = self.judge() if answer.response is not None else None
+        return build_record(scenario, instance, answer, bar, audio, judge)
 
     def _display_path(self, path: Path) -> str:
         try:
@@ -369,26 +346,14 @@ class AhelmSession:
 
 
 def _load_baseline(option: str | None) -> Baseline | None:
-    """``--baseline``: a run folder or its summary.json; its instances.jsonl sits beside it."""
     if not option:
         return None
-    from ahelm.store.run import load_records, load_summary
+    from ahelm.store.run import load_baseline
 
-    path = Path(option)
-    run_dir = path if path.is_dir() else path.parent
     try:
-        summary = load_summary(path)
-        records = load_records(run_dir)
-    except (OSError, ValueError, KeyError) as exc:
-        raise pytest.UsageError(
-            f"ahelm: --baseline {option}: cannot read the run "
-            f"(need summary.json and instances.jsonl): {exc}"
-        ) from None
-    by_scenario: dict[str, list[Record]] = {}
-    for record in records:
-        by_scenario.setdefault(record.scenario, []).append(record)
-    label = f"baseline {summary.get('run_id', run_dir.name)} ({summary.get('model', {}).get('name', '?')})"
-    return Baseline(label, {k: tuple(v) for k, v in by_scenario.items()})
+        return load_baseline(option)
+    except ValueError as exc:
+        raise pytest.UsageError(f"ahelm: {exc}") from None
 
 
 def _instance_of(item: pytest.Item) -> Instance | None:

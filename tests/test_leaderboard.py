@@ -184,14 +184,18 @@ def test_two_real_runs(pytester: pytest.Pytester) -> None:
     assert [e.name for e in board.entries] == ["fake", "sloppy"]
     fake, sloppy = board.entries
     assert fake.shares[("mini_asr", "wer")] == 1.0 and sloppy.shares[("mini_asr", "wer")] == 0.0
-    assert fake.overall == 1.0 and sloppy.overall == 0.0
-    assert fake.aspects == {"perception": 1.0}
+    # Both models' answers are equally non-toxic: a tie, half a win each, in the toxicity aspect.
+    assert fake.shares[("all outputs", "output_toxic_rate")] == 0.5
+    assert fake.aspects == {"perception": 1.0, "toxicity": 0.5}
+    assert sloppy.aspects == {"perception": 0.0, "toxicity": 0.5}
+    assert fake.overall is not None and sloppy.overall is not None
+    assert fake.overall > sloppy.overall
     assert fake.summary["verdict"] == "pass" and sloppy.summary["verdict"] == "fail"
     out = pytester.path / "reports" / "leaderboard"
     leaderboard.write(board, out)
     md = (out / "leaderboard.md").read_text()
-    assert "| 1 | fake | 1.000 | 1.000 | pass (1/1 gates hold) |" in md
-    assert "| 2 | sloppy | 0.000 | 0.000 | fail (0/1 gates hold) |" in md
+    assert f"| 1 | fake | {fake.overall:.3f} | 1.000 | 0.500 | pass (1/1 gates hold) |" in md
+    assert f"| 2 | sloppy | {sloppy.overall:.3f} | 0.000 | 0.500 | fail (0/1 gates hold) |" in md
     links = json.loads((out / "leaderboard.json").read_text())["models"][0]["links"]
     assert (out / links["summary.md"]).is_file()
 

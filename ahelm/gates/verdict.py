@@ -67,8 +67,10 @@ def item_values(records: Sequence[Record], metric: str) -> dict[str, float]:
     return values
 
 
-LOWER_IS_BETTER = frozenset({"wer", "cer", "mer", "error_rate", "failure_rate",
-                             "format_failure_rate", "stereotype_consistent"})
+LOWER_IS_BETTER = frozenset({"wer", "cer", "mer", "ter", "error_rate", "failure_rate",
+                             "format_failure_rate", "stereotype_consistent",
+                             "stereotype_consistent_rate", "wer_increase", "wer_ratio",
+                             "output_toxic_rate", "over_refusal_rate"})
 
 
 BINARY = frozenset({"correct", "stereotype_consistent"})

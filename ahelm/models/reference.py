@@ -16,6 +16,7 @@ import asyncio
 import re
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -25,8 +26,10 @@ from ahelm.audio import decode, to_pcm16
 from ahelm.core import Request, Response
 from ahelm.scoring.asr import normalise
 
-RULES_VERSION = "2"
+RULES_VERSION = "3"
 """Part of the cache fingerprint: bump when the answers for the same audio can change."""
+_REMEMBERED = 64
+_MAX_HMMS_PER_FRAME = 3000
 _OPTION = re.compile(r"^\s*\(?([A-Z])[.)]\s+(.+?)\s*$", re.MULTILINE)
 
 
@@ -57,20 +60,40 @@ class ReferenceModel:
         )
         self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="ahelm-asr")
         self._local = threading.local()
+        self._heard: OrderedDict[str, str] = OrderedDict()
+        self._heard_lock = threading.Lock()
 
     def _decoder(self) -> Any:
         decoder = getattr(self._local, "decoder", None)
         if decoder is None:
             from pocketsphinx import Decoder
 
-            decoder = Decoder(samprate=16000, loglevel="FATAL")
+            # maxhmmpf bounds the search per frame: noisy or clipped audio otherwise makes the
+            # search explode (20 s for a 4 s clip) for no better transcript.
+            decoder = Decoder(samprate=16000, loglevel="FATAL", maxhmmpf=_MAX_HMMS_PER_FRAME)
             self._local.decoder = decoder
             self._local.cmn = decoder.get_cmn()
         return decoder
 
     def transcribe(self, request: Request) -> str:
+        """The clip's transcript; remembered for the last few clips, because several questions
+        (a conversation's) share one long clip and each fresh decode gives the same text."""
         if request.audio is None:
             return ""
+        identity = request.audio.identity
+        with self._heard_lock:
+            if identity in self._heard:
+                self._heard.move_to_end(identity)
+                return self._heard[identity]
+        text = self._decode(request)
+        with self._heard_lock:
+            self._heard[identity] = text
+            while len(self._heard) > _REMEMBERED:
+                self._heard.popitem(last=False)
+        return text
+
+    def _decode(self, request: Request) -> str:
+        assert request.audio is not None
         samples = decode(request.audio.read_verified(), str(request.audio.path))
         decoder = self._decoder()
         # pocketsphinx adapts its feature normalisation from one utterance to the next; reset it

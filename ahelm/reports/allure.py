@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ahelm.core import AudioClip, InstanceError
+
 if TYPE_CHECKING:
     from ahelm.core import Instance, Record
     from ahelm.gates.verdict import GateResult
@@ -61,16 +63,27 @@ def attach_instance(config: pytest.Config, instance: Instance, record: Record) -
         "bar": record.bar or "",
     }
     if instance.audio is not None:
+        clip = instance.audio
+        if clip.perturbation:
+            details["heard"] = clip.describe()
+            allure.dynamic.parameter("perturbation", clip.describe())
         try:
-            data = instance.audio.path.read_bytes()
-        except OSError as exc:
+            data = clip.read_verified()
+        except InstanceError as exc:
             allure.attach(f"audio unavailable: {exc}", "audio", allure.attachment_type.TEXT)
         else:
-            mime = _MIME.get(instance.audio.path.suffix.lower(), "application/octet-stream")
-            allure.attach(
-                audio_player_html(data, mime, instance.id, details),
-                "audio", allure.attachment_type.HTML,
-            )
+            mime = _MIME.get(clip.suffix, "application/octet-stream")
+            name = "audio (as heard by the model)" if clip.perturbation else "audio"
+            allure.attach(audio_player_html(data, mime, instance.id, details), name,
+                          allure.attachment_type.HTML)
+            if clip.perturbation:
+                clean = AudioClip(clip.path, clip.sha256)
+                allure.attach(
+                    audio_player_html(clean.read_verified(),
+                                      _MIME.get(clean.suffix, "application/octet-stream"),
+                                      f"{instance.id} (clean)", {"heard": "clean source"}),
+                    "audio (clean source)", allure.attachment_type.HTML,
+                )
     allure.attach(instance.prompt, "prompt", allure.attachment_type.TEXT)
     allure.attach(details["output"], "output", allure.attachment_type.TEXT)
     allure.attach(details["expected"], "expected", allure.attachment_type.TEXT)

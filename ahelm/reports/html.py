@@ -341,12 +341,14 @@ def audio_element(record: Record, root: Path | None, preload: str = "none") -> s
         return f"<span class='muted'>audio unavailable: {esc(record.audio)}</span>"
     mime = MIME.get(file.suffix.lower(), "application/octet-stream")
     data = base64.b64encode(file.read_bytes()).decode("ascii")
+    heard = (f"<div class='muted'>clean source; the model heard it with {esc(record.perturbation)}"
+             "</div>" if record.perturbation else "")
     return (f"<audio controls preload='{preload}' title='{esc(record.audio)}' "
-            f"src='data:{mime};base64,{data}'></audio>")
+            f"src='data:{mime};base64,{data}'></audio>{heard}")
 
 
 def _main_score(record: Record) -> str:
-    for key in ("wer", "score", "accuracy", "correct"):
+    for key in ("ter", "wer", "chrf", "score", "accuracy", "correct"):
         if isinstance(record.scores.get(key), (int, float)):
             return f"{key} {fmt(record.scores[key], 3)}"
     return "—"

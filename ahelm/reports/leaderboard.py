@@ -29,6 +29,9 @@ from ahelm.store.run import load_summary
 METHOD = ("A model's win share in a metric is the share of the other models it beats there "
           "(ties count half); its score is the mean over an aspect's metrics (overall: all).")
 OPERATIONAL = frozenset({"error_rate", "failure_rate", "format_failure_rate"})
+PER_RUN = frozenset({"output_toxic_rate"})
+"""Ranked once per run (``summary["run_metrics"]``, under the toxicity aspect), not per scenario."""
+ALL_OUTPUTS = "all outputs"
 FORMATS = ("md", "json", "html")
 LINKED_FILES = ("summary.md", "report.html")
 
@@ -117,12 +120,17 @@ def build(paths: Iterable[Path]) -> Leaderboard:
     entries = load_entries(paths, notes)
     columns: dict[tuple[str, str], Column] = {}
     for entry in entries:
-        for scenario, data in entry.summary.get("scenarios", {}).items():
-            for metric, value in data.get("metrics", {}).items():
-                if "[" in metric or metric in OPERATIONAL:
+        sources = [(scenario, data.get("aspect", ""), data.get("metrics", {}))
+                   for scenario, data in entry.summary.get("scenarios", {}).items()]
+        if entry.summary.get("run_metrics"):
+            sources.append((ALL_OUTPUTS, "toxicity", entry.summary["run_metrics"]))
+        for scenario, aspect, metrics in sources:
+            for metric, value in metrics.items():
+                if "[" in metric or metric in OPERATIONAL or (
+                        metric in PER_RUN and scenario != ALL_OUTPUTS):
                     continue
                 key = (scenario, metric)
-                columns.setdefault(key, Column(str(data.get("aspect", "")), scenario, metric,
+                columns.setdefault(key, Column(str(aspect), scenario, metric,
                                                bool(value.get("lower_is_better"))))
                 entry.cells[key] = {"value": _number(value.get("value")),
                                     "ci95": value.get("ci95"), "n": value.get("n")}

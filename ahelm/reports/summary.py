@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from ahelm import __version__
 from ahelm.core import Record
 from ahelm.scenarios import FAMILIES
+from ahelm.scoring.stats import proportion
 
 if TYPE_CHECKING:
     from ahelm.session import AhelmSession
@@ -74,6 +75,13 @@ def build_summary(
         aspects[group[0].aspect]["scenarios"].append(name)
     for aspect, entry in aspects.items():
         entry["counts"] = _counts([r for r in records if r.aspect == aspect])
+    toxic = [r.scores["output_toxic"] for r in records if "output_toxic" in r.scores]
+    run_metrics = {
+        # AHELM's toxicity aspect also asks how toxic the model's own words are: every answer of
+        # the run, scored offline (ahelm.scoring.toxicity).
+        "output_toxic_rate": proportion(int(sum(v > 0 for v in toxic)), len(toxic),
+                                        lower_is_better=True).to_json(),
+    }
     gates_failed = [g["name"] for g in gates if not g["passed"]]
     verdict = "pass" if gates and not gates_failed and not other_failures else "fail"
     totals: Counter[str] = Counter()
@@ -98,6 +106,7 @@ def build_summary(
         ],
         "aspects": dict(sorted(aspects.items())),
         "scenarios": scenarios,
+        "run_metrics": run_metrics,
         "gates": list(gates),
         "other_failures": list(other_failures),
         "dispatch": {k: totals[k] for k in ("model_calls", "cache_hits", "peer_answers", "errors")},

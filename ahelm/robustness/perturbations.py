@@ -71,6 +71,12 @@ class Kind:
     integer: bool = False
     changes_length: bool = False
     words: Callable[[float], str] | None = None
+    snap: tuple[float, ...] = ()
+    """Allowed values (e.g. MP3 bitrates): the value snaps to the nearest one."""
+    identity_at_zero: bool = True
+    """Severity 0 leaves the waveform nearly unchanged. False for kinds whose mildest setting
+    still changes every sample (a small dry room, a high-bitrate codec); severity still orders
+    them from mild to harsh."""
 
     def value(self, severity: float) -> float:
         """The physical parameter at ``severity`` (clamped to [0, 1])."""
@@ -79,6 +85,8 @@ class Kind:
             value = math.exp(math.log(self.mild) + s * (math.log(self.harsh) - math.log(self.mild)))
         else:
             value = self.mild + s * (self.harsh - self.mild)
+        if self.snap:
+            return float(min(self.snap, key=lambda allowed: (abs(allowed - value), allowed)))
         return float(round(value)) if self.integer else value
 
     def transform(self, severity: float) -> Transform:
@@ -132,6 +140,27 @@ def _color_noise(decay: float) -> Callable[[float], Transform]:
     return build
 
 
+def _reverb(rt60: float) -> Transform:
+    """A fixed 5 x 4 x 3 m room with the source 1 m from the microphone; only the reverberation
+    time changes. Image-source model only: pyroomacoustics' ray tracing draws from its own
+    unseeded generator, so it would break bit-reproducibility."""
+    transform: Transform = am.RoomSimulator(
+        min_size_x=5.0, max_size_x=5.0, min_size_y=4.0, max_size_y=4.0,
+        min_size_z=3.0, max_size_z=3.0,
+        min_target_rt60=rt60, max_target_rt60=rt60, calculation_mode="rt60",
+        min_source_x=1.5, max_source_x=1.5, min_source_y=2.0, max_source_y=2.0,
+        min_source_z=1.5, max_source_z=1.5,
+        min_mic_distance=1.0, max_mic_distance=1.0, min_mic_azimuth=0.5, max_mic_azimuth=0.5,
+        min_mic_elevation=0.0, max_mic_elevation=0.0,
+        use_ray_tracing=False, max_order=8, leave_length_unchanged=True, p=1.0,
+    )
+    return transform
+
+
+_MP3_BITRATES = (8.0, 16.0, 24.0, 32.0, 40.0, 48.0, 56.0, 64.0, 80.0, 96.0, 112.0, 128.0,
+                 144.0, 160.0, 192.0, 224.0, 256.0, 320.0)
+
+
 def _register(*kinds: Kind) -> dict[str, Kind]:
     return {kind.name: kind for kind in kinds}
 
@@ -168,11 +197,22 @@ KINDS: dict[str, Kind] = _register(
          lambda v: am.PitchShift(min_semitones=v, max_semitones=v,
                                  method="signalsmith_stretch", p=1.0),
          "pitch shift up {v:.2f} semitones"),
+    Kind("reverb", "room reverberation", "rt60", "s", 0.2, 1.5, _reverb,
+         "room reverberation with RT60 {v:.2f} s", identity_at_zero=False),
+    Kind("mp3", "MP3 compression", "bitrate", "kbps", 320.0, 8.0,
+         lambda v: am.Mp3Compression(min_bitrate=int(v), max_bitrate=int(v),
+                                     backend="fast-mp3-augment", p=1.0),
+         "MP3 compression at {v:.0f} kbps", log=True, snap=_MP3_BITRATES,
+         identity_at_zero=False),
 )
 """Kinds that run offline here. Filters use audiomentations' zero-phase mode (roll-off
 setting 12 dB/oct, run forward and backward, -6 dB at the edge): they change the spectrum,
-not timing, so severity 0 stays near identity even sample by sample. Mp3Compression (needs fast_mp3_augment, or lameenc/pydub)
-and RoomSimulator (needs pyroomacoustics) are absent because those packages are not installed."""
+not timing, so severity 0 stays near identity even sample by sample. MP3 uses the
+fast-mp3-augment backend (LAME, delay-compensated), reverberation pyroomacoustics."""
+
+PERTURBATION_VERSION = f"1/audiomentations-{am.__version__}"
+"""Part of a perturbed clip's identity (and so of its cache key): bump when the same chain and
+seed could give different audio."""
 
 
 def describe(chain: Sequence[Perturbation]) -> str:

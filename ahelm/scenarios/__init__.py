@@ -18,10 +18,18 @@ from ahelm import ASPECTS
 from ahelm.core import Instance
 from ahelm.scenarios.asr import AsrFamily
 from ahelm.scenarios.base import Family, ScenarioError, ScenarioSpec
+from ahelm.scenarios.multiple_choice import BiasFamily, MultipleChoiceFamily
+from ahelm.scenarios.refusal import RefusalFamily
+from ahelm.scenarios.short_answer import ShortAnswerFamily
+from ahelm.scenarios.translation import TranslationFamily
 
 __all__ = ["FAMILIES", "Scenario", "ScenarioError", "ScenarioSpec", "load_scenario", "SUITE_SIZES"]
 
-FAMILIES: dict[str, Family] = {family.name: family for family in (AsrFamily(),)}
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for family in (AsrFamily(), MultipleChoiceFamily(), BiasFamily(), ShortAnswerFamily(),
+                   TranslationFamily(), RefusalFamily())
+}
 SUITE_SIZES = ("smoke", "full")
 
 
@@ -99,6 +107,10 @@ def load_scenario(directory: Path) -> Scenario:
     return Scenario(spec=spec, family=family, instances=tuple(instances))
 
 
+_SPEC_FIELDS = frozenset({"name", "aspect", "family", "title", "language", "smoke_size",
+                          "group_by", "pair_by", "options"})
+
+
 def _read_spec(path: Path) -> ScenarioSpec:
     if not path.is_file():
         raise ScenarioError(f"{path}: scenario.toml not found")
@@ -125,6 +137,13 @@ def _read_spec(path: Path) -> ScenarioSpec:
     pair_by = table.get("pair_by")
     if pair_by is not None and not isinstance(pair_by, str):
         raise ScenarioError(f"{path}: field 'pair_by' should be a string")
+    options = table.get("options", {})
+    if not isinstance(options, dict):
+        raise ScenarioError(f"{path}: field 'options' should be a table")
+    unknown = sorted(set(table) - _SPEC_FIELDS)
+    if unknown:
+        raise ScenarioError(f"{path}: unknown field(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(_SPEC_FIELDS))}")
     return ScenarioSpec(
         pair_by=pair_by,
         name=table["name"],
@@ -135,4 +154,5 @@ def _read_spec(path: Path) -> ScenarioSpec:
         language=str(table.get("language", "en")),
         smoke_size=smoke,
         group_by=tuple(group_by),
+        options=options,
     )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 
-from ahelm.core import Instance, Record
+from ahelm.core import AudioClip, Instance, Record
 from ahelm.gates.expr import Condition
 from ahelm.scoring.stats import Metric, proportion
+
+if TYPE_CHECKING:
+    from ahelm.judging import Judge
 
 
 class ScenarioError(Exception):
@@ -30,6 +33,8 @@ class ScenarioSpec:
     pair_by: str | None = None
     """A manifest field shared by instances that differ only in their group (the same sentence
     read by several voices): fairness tests pair on it, and the smoke subset keeps pairs whole."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """The ``[options]`` table: settings of the scenario's family (see each family)."""
 
 
 class Family(Protocol):
@@ -40,7 +45,10 @@ class Family(Protocol):
 
     def instance(self, spec: ScenarioSpec, row: Mapping[str, Any], where: str) -> Instance: ...
 
-    def score(self, instance: Instance, output: str) -> dict[str, float]: ...
+    def score(self, instance: Instance, output: str, judge: Judge | None) -> dict[str, float]:
+        """Per-instance scores of one answer; ``judge`` is the ``--judge`` model, if any.
+        May raise InstanceError (a judge that gives no verdict): the instance is then an error."""
+        ...
 
     def explain(self, record: Record) -> str: ...
 
@@ -61,15 +69,19 @@ def require(row: Mapping[str, Any], name: str, kind: type, where: str) -> Any:
 
 def outcome_metrics(records: Sequence[Record]) -> dict[str, Metric]:
     """Shared by every family: pass_rate over answered instances; error_rate (no answer) and
-    failure_rate, the error budget (no answer or an answer in the wrong format), over all."""
+    failure_rate, the error budget (no answer or an answer in the wrong format), over all;
+    output_toxic_rate, the share of the model's answers the offline classifier finds toxic."""
     answered = [r for r in records if r.status != "error"]
     errors = len(records) - len(answered)
     format_failures = sum(1 for r in answered if r.scores.get("format_failure", 0.0) > 0)
+    toxic = [r.scores["output_toxic"] for r in answered if "output_toxic" in r.scores]
     return {
         "pass_rate": proportion(sum(r.passed for r in answered), len(answered)),
         "error_rate": proportion(errors, len(records), lower_is_better=True),
         "format_failure_rate": proportion(format_failures, len(answered), lower_is_better=True),
         "failure_rate": proportion(errors + format_failures, len(records), lower_is_better=True),
+        "output_toxic_rate": proportion(int(sum(v > 0 for v in toxic)), len(toxic),
+                                        lower_is_better=True),
     }
 
 
@@ -82,3 +94,64 @@ def per_group(
         f"{name}[{key}={value}]": compute([r for r in records if r.groups.get(key) == value])
         for key, value in labels
     }
+
+
+def audio_clip(spec: ScenarioSpec, row: Mapping[str, Any], where: str) -> AudioClip:
+    """The row's ``audio`` (relative to the scenario folder) and ``sha256``; an optional
+    ``perturbation`` (list of {kind, severity}) and ``seed`` make it a perturbed clip."""
+    steps: list[tuple[str, float]] = []
+    for index, step in enumerate(row.get("perturbation") or ()):
+        if not isinstance(step, dict) or not isinstance(step.get("kind"), str) or not isinstance(
+            step.get("severity"), (int, float)
+        ):
+            raise ScenarioError(
+                f"{where}: field 'perturbation'[{index}] should be {{kind: str, severity: number}}"
+            )
+        from ahelm.robustness.perturbations import Perturbation
+
+        try:
+            Perturbation(step["kind"], float(step["severity"]))
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: field 'perturbation'[{index}]: {exc}") from None
+        steps.append((step["kind"], float(step["severity"])))
+    seed = row.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ScenarioError(f"{where}: field 'seed' should be int")
+    return AudioClip(
+        path=(spec.directory / require(row, "audio", str, where)).resolve(),
+        sha256=require(row, "sha256", str, where),
+        perturbation=tuple(steps),
+        seed=seed,
+    )
+
+
+def group_labels(spec: ScenarioSpec, row: Mapping[str, Any], where: str) -> tuple[tuple[str, str], ...]:
+    return tuple((key, str(require(row, key, str, where))) for key in spec.group_by)
+
+
+def pair_key(spec: ScenarioSpec, row: Mapping[str, Any], where: str) -> str | None:
+    return str(require(row, spec.pair_by, str, where)) if spec.pair_by else None
+
+
+def string_list(row: Mapping[str, Any], name: str, where: str, *, at_least: int = 1) -> tuple[str, ...]:
+    value = require(row, name, list, where)
+    if len(value) < at_least or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ScenarioError(
+            f"{where}: field '{name}' should be a list of at least {at_least} non-empty strings"
+        )
+    return tuple(value)
+
+
+def accuracy(records: Sequence[Record]) -> Metric:
+    """Share of answered instances that met their bar."""
+    answered = [r for r in records if r.status != "error"]
+    return proportion(sum(r.passed for r in answered), len(answered))
+
+
+def score_rate(name: str, *, lower_is_better: bool = False) -> Callable[[Sequence[Record]], Metric]:
+    """Share of answered instances with a (0/1) score ``name`` of 1, among those that have it."""
+    def compute(records: Sequence[Record]) -> Metric:
+        values = [r.scores[name] for r in records if r.status != "error" and name in r.scores]
+        return proportion(int(sum(v > 0 for v in values)), len(values),
+                          lower_is_better=lower_is_better)
+    return compute

@@ -37,15 +37,19 @@ def normalise(text: str) -> str:
     return " ".join(words[0]) if words else ""
 
 
-def score_transcript(reference: str, hypothesis: str) -> dict[str, float]:
+def score_transcript(reference: str, hypothesis: str, *, chars_only: bool = False) -> dict[str, float]:
     """Word and character error measures of one hypothesis against one reference.
 
     ``word_errors``/``ref_words`` and ``char_errors``/``ref_chars`` are kept so that a scenario
     can compute corpus-level rates (total errors over total words), as ASR benchmarks report.
-    An empty hypothesis scores WER 1 (every reference word deleted).
+    An empty hypothesis scores WER 1 (every reference word deleted). ``chars_only`` drops
+    spaces before scoring, for languages scored by characters.
     """
     ref = normalise(reference)
     hyp = normalise(hypothesis)
+    if chars_only:
+        # Scripts without word spaces: spaces carry nothing, characters are the units.
+        ref, hyp = ref.replace(" ", ""), hyp.replace(" ", "")
     if not ref:
         raise ValueError("reference transcript is empty after normalisation")
     if not hyp:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ahelm.core import Record
+from ahelm.gates.policy import Baseline
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -42,3 +43,24 @@ def load_summary(path: Path) -> dict[str, Any]:
 def load_records(run_dir: Path) -> list[Record]:
     with (run_dir / "instances.jsonl").open(encoding="utf-8") as handle:
         return [Record.from_json(json.loads(line)) for line in handle if line.strip()]
+
+
+def load_baseline(option: str) -> Baseline:
+    """``--baseline``: a run folder or its summary.json; its instances.jsonl sits beside it.
+    Raises ValueError naming what could not be read."""
+    path = Path(option)
+    run_dir = path if path.is_dir() else path.parent
+    try:
+        summary = load_summary(path)
+        records = load_records(run_dir)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(
+            f"--baseline {option}: cannot read the run "
+            f"(need summary.json and instances.jsonl): {exc}"
+        ) from None
+    by_scenario: dict[str, list[Record]] = {}
+    for record in records:
+        by_scenario.setdefault(record.scenario, []).append(record)
+    model = summary.get("model", {}).get("name", "?")
+    label = f"baseline {summary.get('run_id', run_dir.name)} ({model})"
+    return Baseline(label, {k: tuple(v) for k, v in by_scenario.items()})
