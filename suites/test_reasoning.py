@@ -1,0 +1,21 @@
+"""Reasoning: inference over what was heard.
+
+AHELM: CoRe-Bench (multi-speaker conversations, some questions unanswerable) and AIR-Bench chat.
+"""
+
+import pytest
+
+pytestmark = pytest.mark.reasoning
+
+
+@pytest.mark.scenario("conversations")
+def test_conversations(outcome):
+    """A conversation of two to four voices, a question that needs several turns; "unanswerable"
+    when the conversation never settles it."""
+    outcome.check()
+
+
+@pytest.mark.scenario("word_problems")
+def test_word_problems(outcome):
+    """Spoken arithmetic and logic word problems with one short answer."""
+    outcome.check()
