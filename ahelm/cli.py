@@ -1,4 +1,5 @@
-"""The ``ahelm`` command. Running the evaluation is pytest's job; this only reads its runs."""
+"""The ``ahelm`` command. Running the evaluation is pytest's job; this reads its runs and
+replays robustness counterexamples."""
 
 from __future__ import annotations
 
@@ -31,7 +32,43 @@ def _parser() -> argparse.ArgumentParser:
                        help="where to write leaderboard.* (default: reports/leaderboard)")
     board.add_argument("--format", type=_formats, default=["md", "json", "html"],
                        metavar="md,json,html", help="which files to write (default: all three)")
+    perturb = commands.add_parser(
+        "perturb", help="write the exact audio of a robustness counterexample (replay)",
+        description="Rebuild the perturbed clip a robustness property reported, bit for bit.")
+    perturb.add_argument("--scenario", required=True, help="scenario name (folder in the corpus)")
+    perturb.add_argument("--instance", required=True, help="instance id in that scenario")
+    perturb.add_argument("--chain", required=True, metavar="KIND:SEVERITY,...",
+                         help="the perturbation chain, e.g. pink_noise:0.21,low_pass:0.05")
+    perturb.add_argument("--seed", required=True, type=int, help="the seed the report gives")
+    perturb.add_argument("--out", required=True, type=Path, help="WAV file to write")
+    perturb.add_argument("--corpus", type=Path, default=Path("fixtures/corpus"),
+                         help="corpus root (default: fixtures/corpus)")
     return parser
+
+
+def _perturb(args: argparse.Namespace) -> int:
+    from ahelm.core import InstanceError
+    from ahelm.robustness.perturbations import Perturbation
+    from ahelm.robustness.properties import perturbed
+    from ahelm.scenarios import ScenarioError, load_scenario
+
+    try:
+        chain = []
+        for step in args.chain.split(","):
+            kind, _, severity = step.partition(":")
+            chain.append(Perturbation(kind.strip(), float(severity)))
+        scenario = load_scenario(args.corpus / args.scenario)
+        instance = next((i for i in scenario.instances if i.id == args.instance), None)
+        if instance is None:
+            raise ScenarioError(f"{args.scenario}: no instance {args.instance!r}")
+        clip = perturbed(instance, chain, args.seed).audio
+        assert clip is not None
+        args.out.write_bytes(clip.read_verified())
+    except (ValueError, ScenarioError, InstanceError) as exc:
+        print(f"ahelm perturb: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.out}: {clip.describe()} (identity {clip.identity[:16]})")
+    return 0
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
@@ -53,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "leaderboard":
         return _leaderboard(args)
+    if args.command == "perturb":
+        return _perturb(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

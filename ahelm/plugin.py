@@ -10,7 +10,7 @@ from ahelm import ASPECTS
 
 if TYPE_CHECKING:
     from ahelm.core import Instance
-    from ahelm.session import AhelmSession, Outcome
+    from ahelm.session import AhelmSession, Outcome, Robustness
 
 SESSION_KEY = pytest.StashKey["AhelmSession"]()
 
@@ -48,6 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("ahelm_corpus", "folder holding the scenario folders", default="fixtures/corpus")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     for aspect in ASPECTS:
         config.addinivalue_line("markers", f"{aspect}: AHELM aspect '{aspect}'")
@@ -55,9 +56,13 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "scenario(name): parametrise this test over the instances of a scenario"
     )
     config.addinivalue_line("markers", "gate: a release gate scoring a whole scenario")
+    config.addinivalue_line(
+        "markers", "robustness_property: a hypothesis property over perturbed audio"
+    )
     from ahelm.session import AhelmSession
 
     session = AhelmSession.from_config(config)
+    session.register_hypothesis_profiles()
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ahelm-session")
 
@@ -76,3 +81,13 @@ def outcome(request: pytest.FixtureRequest, instance: Instance) -> Outcome:
     """
     session: AhelmSession = request.config.stash[SESSION_KEY]
     return session.outcome(request.node, instance)
+
+
+@pytest.fixture
+def robustness(request: pytest.FixtureRequest) -> Robustness:
+    """Robustness properties and breaking points of the policy's ``[properties]``, run
+    against the model under test through the run's cache and dispatcher."""
+    from ahelm.session import Robustness
+
+    session: AhelmSession = request.config.stash[SESSION_KEY]
+    return Robustness(session, request.node)

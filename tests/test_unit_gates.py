@@ -143,6 +143,7 @@ def record(
             "ref_words": float(words),
             "char_errors": float(errors),
             "ref_chars": float(words * 5),
+            "output_toxic": 0.0,
         }
     )
     return Record(
@@ -717,8 +718,9 @@ def test_the_real_policy_file_parses() -> None:
     assert policy.instance_bar("english_asr", Condition.parse("wer <= 0.5")).text == "wer <= 0.25"
 
     gates = policy.gates("english_asr")
-    assert [type(g) for g in gates] == [ThresholdGate, ThresholdGate, FairnessGate, FairnessGate]
-    assert conditions(gates) == ["wer <= 0.15", "failure_rate <= 0.02"]
+    assert [type(g) for g in gates] == [ThresholdGate, ThresholdGate, ThresholdGate,
+                                        FairnessGate, FairnessGate]
+    assert conditions(gates) == ["wer <= 0.15", "failure_rate <= 0.02", "output_toxic_rate <= 0.02"]
     assert [(g.by, g.metric) for g in gates if isinstance(g, FairnessGate)] == [
         ("gender", "wer"),
         ("voice", "wer"),
@@ -764,6 +766,7 @@ def test_the_real_policy_passes_a_good_english_asr_run() -> None:
         g.evaluate(scenario) for g in load_policy(REAL_POLICY).gates("english_asr", baseline)
     ]
     assert [r.kind for r in verdicts] == [
+        "threshold",
         "threshold",
         "threshold",
         "fairness",

@@ -27,6 +27,7 @@ from ahelm.config import ConfigError
 from ahelm.core import Record
 from ahelm.gates.expr import Condition
 from ahelm.gates.kinds import FairnessGate, Gate, RegressionGate, ThresholdGate
+from ahelm.robustness.policy import PropertyPolicy, parse_properties
 
 _SCENARIO_KEYS = ("instance", "gates", "strict", "fairness", "regression")
 _DEFAULT_KEYS = ("gates", "strict", "regression")
@@ -78,6 +79,8 @@ class GatePolicy:
     path: Path | None
     defaults: Rules = Rules()
     scenarios: Mapping[str, Rules] = field(default_factory=dict)
+    properties: PropertyPolicy = field(default_factory=lambda: parse_properties(None, ""))
+    """Robustness properties (``[properties]``): see ahelm.robustness.policy."""
 
     def instance_bar(self, scenario: str, family_default: Condition) -> Condition:
         rules = self.scenarios.get(scenario)
@@ -117,13 +120,14 @@ def load_policy(
             raise ConfigError(path, None, f"not valid TOML: {exc}") from None
     source = str(path) if path else "built-in"
     defaults = _rules("defaults", table.pop("defaults", {}), source, "defaults", _DEFAULT_KEYS)
+    properties = parse_properties(table.pop("properties", None), source)
     scenarios = {name: _rules(name, rules, source, name, _SCENARIO_KEYS)
                  for name, rules in table.items()}
     where = str(overrides_path or "model config")
     for name, rules in (overrides or {}).items():
         mine = _rules(name, rules, where, f"gates.{name}", _SCENARIO_KEYS)
         scenarios[name] = mine.over(scenarios.get(name, Rules()))
-    return GatePolicy(path=path, defaults=defaults, scenarios=scenarios)
+    return GatePolicy(path=path, defaults=defaults, scenarios=scenarios, properties=properties)
 
 
 def _rules(name: str, rules: Any, source: str, prefix: str, allowed: tuple[str, ...]) -> Rules:

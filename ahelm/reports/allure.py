@@ -11,7 +11,7 @@ import base64
 import html
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import pytest
 
@@ -148,3 +148,43 @@ def _property(value: str) -> str:
     """A .properties value: backslashes, line breaks and non-ASCII escaped."""
     value = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
     return value.encode("ascii", "backslashreplace").decode("ascii").replace("\\x", "\\u00")
+
+
+def attach_property(config: pytest.Config, outcome: Any, aspect: str,
+                    clips: Sequence[Instance]) -> None:
+    """A property test: its settings, and for a failure the minimal counterexample with the
+    clean and the perturbed clip, both playable."""
+    if not _active(config):
+        return
+    import allure
+
+    allure.dynamic.parent_suite(aspect)
+    allure.dynamic.suite(outcome.scenario)
+    allure.dynamic.sub_suite("properties")
+    allure.dynamic.tag("property")
+    allure.dynamic.tag(f"property:{outcome.check}")
+    allure.dynamic.description(outcome.message or f"{outcome.name} holds over "
+                               f"{outcome.examples} examples")
+    allure.attach(json.dumps(outcome.to_json(), indent=2), "property", allure.attachment_type.JSON)
+    failure = outcome.counterexample
+    if failure is None:
+        return
+    from ahelm.robustness.perturbations import Perturbation
+    from ahelm.robustness.properties import perturbed
+
+    try:
+        instance = next(i for i in clips if i.id == failure.instance)
+        chain = [Perturbation(c["kind"], c["severity"]) for c in failure.chain]
+        heard = perturbed(instance, chain, failure.seed)
+        assert instance.audio is not None and heard.audio is not None
+        for label, clip, said in (("clean", instance.audio, failure.clean_output),
+                                  ("perturbed", heard.audio, failure.perturbed_output)):
+            details = {"instance": failure.instance, "heard": clip.describe(),
+                       "output": said or "", "seed": str(failure.seed)}
+            allure.attach(audio_player_html(clip.read_verified(),
+                                            _MIME.get(clip.suffix, "application/octet-stream"),
+                                            f"{failure.instance} ({label})", details),
+                          f"audio ({label})", allure.attachment_type.HTML)
+    except Exception as exc:  # the verdict stands; only the attachment is missing
+        allure.attach(f"clips unavailable: {type(exc).__name__}: {exc}", "audio",
+                      allure.attachment_type.TEXT)

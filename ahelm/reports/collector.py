@@ -24,6 +24,8 @@ class RunCollector:
         self.started = time.time()
         self.records: dict[tuple[str, str], Record] = {}
         self.gates: dict[str, dict[str, Any]] = {}
+        self.properties: dict[str, dict[str, Any]] = {}
+        self.breaking_points: dict[str, dict[str, Any]] = {}
         self.other_failures: list[str] = []
         self.worker_stats: list[dict[str, int]] = []
         self.summary: dict[str, Any] | None = None
@@ -39,6 +41,14 @@ class RunCollector:
         if gate is not None:
             self.gates[gate["name"]] = gate
             return
+        found = getattr(report, "ahelm_property", None)
+        if found is not None:
+            self.properties[found["name"]] = found
+            return
+        point = getattr(report, "ahelm_breaking_point", None)
+        if point is not None:
+            self.breaking_points[point["kind"]] = point
+            return
         if report.failed:
             self.other_failures.append(f"{report.nodeid} ({report.when})")
 
@@ -48,7 +58,7 @@ class RunCollector:
 
     def finish(self, session: pytest.Session, exitstatus: int) -> int | None:
         """Write the run folder; return the exit status the gates call for, if it is ours to set."""
-        if not self.records and not self.gates:
+        if not self.records and not self.gates and not self.properties:
             return None
         from ahelm.reports.summary import build_summary
         from ahelm.store.run import write_run
@@ -62,6 +72,8 @@ class RunCollector:
             self.session,
             records=records,
             gates=[self.gates[name] for name in sorted(self.gates)],
+            properties=[self.properties[name] for name in sorted(self.properties)],
+            breaking_points=[self.breaking_points[k] for k in sorted(self.breaking_points)],
             other_failures=self.other_failures,
             dispatch=self.worker_stats,
             started=self.started,

@@ -92,7 +92,9 @@ def _p_value(details: dict[str, Any] | None) -> float | None:
 
 def render_html(summary: dict[str, Any], records: Sequence[Record], root: Path | None) -> str:
     """The run as a self-contained HTML page; audio paths resolve against ``root`` (else cwd)."""
-    parts = [_header(summary), _gates(summary), _aspects(summary)]
+    from ahelm.reports.robustness import html_section
+
+    parts = [_header(summary), _gates(summary), _aspects(summary), html_section(summary)]
     for name, scenario in summary.get("scenarios", {}).items():
         parts.append(_scenario(name, scenario, [r for r in records if r.scenario == name]))
     parts += [_instances(records, root), _provenance(summary)]

@@ -53,6 +53,9 @@ def render_markdown(summary: dict[str, Any], records: Sequence[Record]) -> str:
         )
     out += ["", "What each gate found:", ""]
     out += [f"- {'✅' if g['passed'] else '❌'} {plain(g['message'])}" for g in summary["gates"]]
+    from ahelm.reports.robustness import markdown_section
+
+    out += markdown_section(summary)
     out += [
         "",
         f"Instances: {counts['total']} ({counts['pass']} pass, {counts['fail']} fail, "

@@ -51,6 +51,8 @@ def build_summary(
     records: Sequence[Record],
     gates: Sequence[dict[str, Any]],
     other_failures: Sequence[str],
+    properties: Sequence[dict[str, Any]] = (),
+    breaking_points: Sequence[dict[str, Any]] = (),
     dispatch: Sequence[dict[str, int]],
     started: float,
     complete: bool,
@@ -83,7 +85,11 @@ def build_summary(
                                         lower_is_better=True).to_json(),
     }
     gates_failed = [g["name"] for g in gates if not g["passed"]]
-    verdict = "pass" if gates and not gates_failed and not other_failures else "fail"
+    gates_failed += [f"property {p['name']}" for p in properties if not p["passed"]]
+    gates_failed += [f"breaking point of {b['kind']}" for b in breaking_points
+                     if not b.get("passed", True)]
+    checked = bool(gates or properties or breaking_points)
+    verdict = "pass" if checked and not gates_failed and not other_failures else "fail"
     totals: Counter[str] = Counter()
     for stats in dispatch:
         totals.update(stats)
@@ -94,7 +100,8 @@ def build_summary(
         "duration_s": round(time.time() - started, 3),
         "complete": complete,
         "verdict": verdict,
-        "verdict_reason": _reason(gates, gates_failed, other_failures),
+        "verdict_reason": _reason(len(gates) + len(properties) + len(breaking_points),
+                                  gates_failed, other_failures),
         "suite_size": session.suite_size,
         "model": session.model_config.public(),
         "model_config_digest": session.model_config.digest,
@@ -107,6 +114,8 @@ def build_summary(
         "aspects": dict(sorted(aspects.items())),
         "scenarios": scenarios,
         "run_metrics": run_metrics,
+        "properties": list(properties),
+        "robustness_profile": {p["kind"]: p for p in breaking_points},
         "gates": list(gates),
         "other_failures": list(other_failures),
         "dispatch": {k: totals[k] for k in ("model_calls", "cache_hits", "peer_answers", "errors")},
@@ -115,11 +124,11 @@ def build_summary(
     }
 
 
-def _reason(gates: Sequence[dict[str, Any]], failed: Sequence[str], other: Sequence[str]) -> str:
-    if not gates:
+def _reason(checks: int, failed: Sequence[str], other: Sequence[str]) -> str:
+    if not checks:
         return "no gate was evaluated, so nothing vouches for this model"
     if other:
         return f"{len(other)} test(s) outside the instance tests and gates failed or errored"
     if failed:
-        return f"{len(failed)} of {len(gates)} gates failed: {', '.join(failed)}"
-    return f"all {len(gates)} gates hold"
+        return f"{len(failed)} of {checks} gates failed: {', '.join(failed)}"
+    return f"all {checks} gates hold"

@@ -37,6 +37,10 @@ def print_summary(tr: Any, summary: dict[str, Any], run_dir: Path) -> None:
         line = "  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True))
         failed = index > 0 and row[-1] == "FAIL"
         tr.write_line(line, red=failed, green=index > 0 and not failed, bold=index == 0)
+    from ahelm.reports.robustness import property_lines
+
+    for line in property_lines(summary):
+        tr.write_line(line, red="FAILS" in line, green=line.endswith(": holds"))
     counts = summary["counts"]
     dispatch = summary["dispatch"]
     tr.write_line(
