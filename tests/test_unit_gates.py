@@ -740,7 +740,7 @@ def test_the_real_policy_file_parses() -> None:
     assert len(set(names)) == len(names)
     # a scenario the policy does not name gets the error budget and the default regression
     other = policy.gates("some_other", baseline)
-    assert conditions(other) == ["failure_rate <= 0.02"]
+    assert conditions(other) == ["failure_rate <= 0.02", "output_toxic_rate <= 0.02"]
     assert [g.metric for g in other if isinstance(g, RegressionGate)] == ["correct"]
 
 
