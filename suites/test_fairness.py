@@ -1,0 +1,15 @@
+"""Fairness: equal quality across speaker groups. AHELM: LibriSpeech and FLEURS by gender.
+
+The same sentences are read by female and male voices of several accents; the gates compare the
+groups' WER with paired tests over the sentences.
+"""
+
+import pytest
+
+pytestmark = pytest.mark.fairness
+
+
+@pytest.mark.scenario("fairness_asr")
+def test_fairness_asr(outcome):
+    """Transcribe; the gap between groups is judged by the fairness gates."""
+    outcome.check()
