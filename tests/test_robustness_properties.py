@@ -175,3 +175,22 @@ def test_bad_property_policy_stops_the_run(pytester: pytest.Pytester) -> None:
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*properties.asr_wer.check*must be one of*"])
     assert not (Path(pytester.path) / "reports" / "runs").exists()
+
+
+def test_allure_shows_the_counterexample_with_both_clips(pytester: pytest.Pytester) -> None:
+    project(pytester, THRESHOLD_DB)
+    alluredir = pytester.path / "allure"
+    pytester.runpytest("--model=fragile", "--suite-size=smoke", "-p", "no:randomly",
+                       f"--alluredir={alluredir}")
+    results = [json.loads(p.read_text()) for p in alluredir.glob("*-result.json")]
+    prop = next(r for r in results if r["name"] == "test_wer_property")
+    assert prop["status"] == "failed"
+    assert "minimal failing perturbation: white noise at" in prop["description"]
+    attachments = {a["name"]: a for a in prop["attachments"]}
+    assert {"property", "audio (clean)", "audio (perturbed)"} <= set(attachments)
+    clean = (alluredir / attachments["audio (clean)"]["source"]).read_text()
+    noisy = (alluredir / attachments["audio (perturbed)"]["source"]).read_text()
+    assert "data:audio/flac;base64," in clean and "data:audio/wav;base64," in noisy
+    assert "white noise at" in noisy and "static hiss" in noisy
+    data = json.loads((alluredir / attachments["property"]["source"]).read_text())
+    assert data["counterexample"]["replay"].startswith("ahelm perturb --scenario mini_asr")
