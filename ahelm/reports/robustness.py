@@ -15,7 +15,7 @@ def property_lines(summary: Mapping[str, Any]) -> list[str]:
     for prop in summary.get("properties", []):
         settings = prop.get("settings", {})
         head = (f"property {prop['name']} ({prop['check']} on {prop['scenario']}, "
-                f"{prop['examples']} examples, severity <= {settings.get('max_severity')})")
+                f"{prop['examples']} examples tried, severity <= {settings.get('max_severity')})")
         if prop["passed"]:
             lines.append(f"{head}: holds")
         else:
@@ -61,7 +61,7 @@ def profile_svg(profile: Mapping[str, Mapping[str, Any]]) -> str:
     """WER against severity, one curve per perturbation kind, with the clean WER + delta line."""
     if not profile:
         return ""
-    width, height, left, right, top, bottom = 640, 300, 50, 190, 20, 36
+    width, height, left, right, top, bottom = 640, 300, 64, 190, 20, 36
     plot_w, plot_h = width - left - right, height - top - bottom
     points = [p for point in profile.values() for p in point.get("curve", [])]
     highest = max([p["wer"] for p in points] + [0.1])
@@ -84,8 +84,8 @@ def profile_svg(profile: Mapping[str, Mapping[str, Any]]) -> str:
            f"<text x='{left + plot_w}' y='{height - 8}' text-anchor='end'>1</text>",
            f"<line x1='{tx0:.1f}' x2='{left + plot_w}' y1='{ty:.1f}' y2='{ty:.1f}' "
            "stroke='#e53e3e' stroke-dasharray='4 3'/>",
-           f"<text x='{left + plot_w - 4}' y='{ty - 4:.1f}' text-anchor='end' fill='#e53e3e'>"
-           "clean + delta</text>"]
+           f"<text x='{left + 4}' y='{ty - 4:.1f}' fill='#e53e3e'>clean + delta</text>",
+           f"<text x='4' y='{top + plot_h / 2:.0f}' fill='#4a5568'>WER</text>"]
     for index, (kind, point) in enumerate(sorted(profile.items())):
         colour = PALETTE[index % len(PALETTE)]
         curve = sorted((p["severity"], p["wer"]) for p in point.get("curve", []))
