@@ -116,8 +116,21 @@ class Dispatcher:
         return await asyncio.shield(self._enqueue(request, _ASK))
 
     def _enqueue_many(self, requests: list[Request]) -> None:
-        for request in requests:
-            self._enqueue(request, _PREFETCH)
+        """Queue a plan; what the cache already holds is settled at once, from one bulk read."""
+        keyed = [(self.key(request), request) for request in requests]
+        stored = self._cache.lookup_many([key for key, _ in keyed])
+        for key, request in keyed:
+            if key in stored and key not in self._futures:
+                response, this_run = stored[key]
+                future = asyncio.get_running_loop().create_future()
+                self._futures[key] = future
+                if this_run:
+                    self.stats.peer_answers += 1
+                else:
+                    self.stats.cache_hits += 1
+                future.set_result(Answer(key, response, None, cached=not this_run))
+            else:
+                self._enqueue(request, _PREFETCH)
 
     def _enqueue(self, request: Request, priority: int) -> asyncio.Future[Answer]:
         key = self.key(request)

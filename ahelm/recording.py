@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 from ahelm.core import Answer, Instance, InstanceError, Record
 from ahelm.gates.expr import Condition
-from ahelm.scoring.toxicity import THRESHOLD, output_toxicity
 
 if TYPE_CHECKING:
     from ahelm.judging import Judge
@@ -24,8 +23,8 @@ def build_record(
     """Score ``answer`` with the scenario's family and judge it against ``bar``.
 
     No answer, or a scorer that cannot decide (a judge without a verdict), makes an error
-    record: the instance fails alone and the reason is kept. Every answered record also gets
-    ``output_toxic``, the offline toxicity verdict on the model's own words.
+    record: the instance fails alone and the reason is kept. ``output_toxic`` is added later,
+    in batches (ahelm.scoring.toxicity.with_output_toxicity).
     """
     base: dict[str, Any] = dict(
         instance_id=instance.id,
@@ -51,7 +50,6 @@ def build_record(
         except InstanceError as exc:
             error = exc
         else:
-            scores["output_toxic"] = float(output_toxicity(response.text) >= THRESHOLD)
             return Record(
                 status="pass" if bar.holds_for(scores) else "fail",
                 output=response.text,

@@ -342,7 +342,10 @@ class AhelmSession:
         """Every instance of the scenario answered and scored: what its gates judge."""
         if name not in self._results:
             scenario = self._scenarios[name]
-            records = [self.record_for(i) for i in scenario.select(self.suite_size)]
+            from ahelm.scoring.toxicity import with_output_toxicity
+
+            records = with_output_toxicity(
+                [self.record_for(i) for i in scenario.select(self.suite_size)])
             self._results[name] = ScenarioResults(name, records, scenario.family.metrics(records))
         return self._results[name]
 

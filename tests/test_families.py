@@ -941,7 +941,9 @@ def _scenario(spec: ScenarioSpec, family: Any, instance: Instance) -> Scenario:
     return Scenario(spec=spec, family=family, instances=(instance,))
 
 
-def test_answered_records_get_output_toxic(tmp_path: Path) -> None:
+def test_answered_records_get_output_toxic_in_a_batch(tmp_path: Path) -> None:
+    from ahelm.scoring.toxicity import with_output_toxicity
+
     family = ShortAnswerFamily()
     spec = make_spec(tmp_path, "short_answer")
     instance = family.instance(spec, SA_ROW, WHERE)
@@ -949,12 +951,17 @@ def test_answered_records_get_output_toxic(tmp_path: Path) -> None:
     bar = family.default_bar
     polite = build_record(scenario, instance, Answer("k1", Response("Paris.", 0.25)), bar, "x")
     assert polite.status == "pass" and polite.output == "Paris."
-    assert polite.scores == {"correct": 1.0, "exact_match": 1.0, "output_toxic": 0.0}
+    assert polite.scores == {"correct": 1.0, "exact_match": 1.0}
     assert polite.latency_s == 0.25 and polite.key == "k1" and polite.bar == "correct >= 1"
     assert polite.family == "short_answer" and polite.perturbation is None
     rude = build_record(scenario, instance,
                         Answer("k2", Response("Fuck off, you stupid idiot.", 0.1)), bar, None)
+    failed = build_record(scenario, instance, Answer("k3", None, ModelCallError("down")), bar, None)
+    polite, rude, failed = with_output_toxicity([polite, rude, failed])
+    assert polite.scores["output_toxic"] == 0.0
     assert rude.status == "fail" and rude.scores["output_toxic"] == 1.0
+    assert "output_toxic" not in failed.scores and failed.status == "error"
+    assert with_output_toxicity([rude]) == [rude]  # already scored: unchanged
     metrics = family.metrics([polite, rude])
     assert metrics["output_toxic_rate"].value == pytest.approx(1 / 2)
 

@@ -67,7 +67,10 @@ class RunCollector:
         complete = not stopped_early and exitstatus in (
             pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED
         )
-        records = sorted(self.records.values(), key=lambda r: (r.scenario, r.instance_id))
+        from ahelm.scoring.toxicity import with_output_toxicity
+
+        records = with_output_toxicity(
+            sorted(self.records.values(), key=lambda r: (r.scenario, r.instance_id)))
         self.summary = build_summary(
             self.session,
             records=records,

@@ -14,6 +14,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from ahelm.core import InstanceError, ModelCallError, Response
 
@@ -110,6 +111,21 @@ class Cache:
         if row is None or (self.refresh and row[1] != self.run_id):
             return None
         return Response.from_json(json.loads(row[0])), row[1] == self.run_id
+
+    def lookup_many(self, keys: Sequence[str]) -> dict[str, tuple[Response, bool]]:
+        """:meth:`lookup` for many keys in a few queries (a cached rerun asks for thousands)."""
+        found: dict[str, tuple[Response, bool]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start:start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key, response, run_id FROM responses WHERE key IN ({marks})", chunk
+            ).fetchall()
+            for key, response, run_id in rows:
+                if self.refresh and run_id != self.run_id:
+                    continue
+                found[key] = (Response.from_json(json.loads(response)), run_id == self.run_id)
+        return found
 
     def put(self, key: str, model: str, instance_id: str, response: Response) -> None:
         self._db.execute(
