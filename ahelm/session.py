@@ -80,6 +80,9 @@ class Robustness:
         data["passed"] = not (found.breaking_severity is not None
                               and found.breaking_severity <= spec.max_severity)
         self._item.stash[BREAKING_KEY] = data
+        from ahelm.reports.allure import attach_breaking_point
+
+        attach_breaking_point(self._session.config, data, spec.scenario)
         if not data["passed"]:
             pytest.fail(
                 f"{kind} breaks {name} at severity {found.breaking_severity:g} "

@@ -194,3 +194,8 @@ def test_allure_shows_the_counterexample_with_both_clips(pytester: pytest.Pytest
     assert "white noise at" in noisy and "static hiss" in noisy
     data = json.loads((alluredir / attachments["property"]["source"]).read_text())
     assert data["counterexample"]["replay"].startswith("ahelm perturb --scenario mini_asr")
+    point = next(r for r in results if r["name"].startswith("breaking point of gaussian_noise"))
+    labels = {(label["name"], label["value"]) for label in point["labels"]}
+    assert {("parentSuite", "robustness"), ("suite", "mini_asr"),
+            ("subSuite", "breaking points")} <= labels
+    assert "breaks at white noise at" in point["description"]

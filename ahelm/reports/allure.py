@@ -188,3 +188,21 @@ def attach_property(config: pytest.Config, outcome: Any, aspect: str,
     except Exception as exc:  # the verdict stands; only the attachment is missing
         allure.attach(f"clips unavailable: {type(exc).__name__}: {exc}", "audio",
                       allure.attachment_type.TEXT)
+
+
+def attach_breaking_point(config: pytest.Config, point: dict[str, Any], scenario: str) -> None:
+    """A breaking-point bisection: under robustness → scenario → breaking points, with its curve."""
+    if not _active(config):
+        return
+    import allure
+
+    allure.dynamic.parent_suite("robustness")
+    allure.dynamic.suite(scenario)
+    allure.dynamic.sub_suite("breaking points")
+    allure.dynamic.title(f"breaking point of {point['kind']} ({point['property']})")
+    allure.dynamic.tag("breaking-point")
+    where = point.get("breaking_description") or "not broken at severity 1"
+    allure.dynamic.description(
+        f"{point['label']}: breaks at {where}; clean WER {point['clean_wer']:.3f}, "
+        f"delta {point['delta']:g}, promised up to severity {point['max_severity']:g}")
+    allure.attach(json.dumps(point, indent=2), "breaking point", allure.attachment_type.JSON)
