@@ -6,6 +6,7 @@ controller it only gathers what the workers report.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import time
@@ -152,6 +153,10 @@ class AhelmSession:
         self._model: Model | None = None
         self.judge_config: ModelConfig | None = None
         self._judge: Judge | None = None
+        from ahelm.reports.progress import Progress
+
+        self.progress = Progress(float(os.environ.get("AHELM_PROGRESS_INTERVAL", "5")))
+        self._progress_enabled: bool | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> AhelmSession:
@@ -233,6 +238,7 @@ class AhelmSession:
             self._plan.extend(scenario.select(self.suite_size))
             for gate in self.policy.gates(name, self.baseline):
                 items.append(GateItem.for_gate(module, gate, scenario.spec.aspect))
+        self.progress.planned(len(items))
         if self._plan and self._model is None:
             self._model = self._build_model()
 
@@ -437,6 +443,33 @@ class AhelmSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.is_worker:
             self.collector.add_report(report)
+            self._progress_tick(report)
+
+    def _progress_tick(self, report: pytest.TestReport) -> None:
+        record = getattr(report, "ahelm_record", None)
+        if record is not None and record.get("status") == "error":
+            self.progress.errors += 1
+        if report.when != "teardown":
+            return
+        self.progress.done += 1
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        if terminal is not None and self.progress.due() and self._progress_on(terminal):
+            if self.config.pluginmanager.has_plugin("dsession"):
+                # xdist writes its progress characters around the terminal reporter's line
+                # tracking, so the reporter cannot tell that a line is open: open a fresh one.
+                terminal.write("\n")
+            terminal.write_line(self.progress.line())
+
+    def _progress_on(self, terminal: Any) -> bool:
+        if self._progress_enabled is None:
+            from ahelm.reports.progress import enabled
+
+            self._progress_enabled = enabled(self.config, terminal)
+        return self._progress_enabled
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.progress.planned(len(ids))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
