@@ -1,0 +1,310 @@
+"""Throughput of a full run against an endpoint with latency L and a limit of C requests at once.
+
+A run of N requests against such an endpoint cannot finish sooner than N·L/C. This script starts
+an OpenAI-compatible chat-completions server on 127.0.0.1 (part of the benchmark: it sleeps L
+per request, answers 429 with Retry-After beyond C requests in flight, and counts what it saw),
+then runs the offline suite's instance tests through ``pytest --model=<config>`` as a user
+would, each time from a cold answer cache, and prints:
+
+- wall time against the floor N·L/C, for each C, in one process and with ``-n 2``;
+- the naive way (every test posts synchronously and waits, ``-n 2``) for comparison;
+- a fully cached rerun: harness time per instance, collection and reports included;
+- report and leaderboard generation for 10,000 synthetic instances;
+- peak memory (max RSS) of the largest process of each run.
+
+    python bench/throughput.py                       # L = 200 ms, C = 32 and 64, 3 runs each
+    python bench/throughput.py --runs 1 --latency 0.1 --concurrency 32
+
+Figures are medians over ``--runs`` runs. Nothing here asserts: the README quotes the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTANCE_TESTS = "not breaking_point and not stays_within and not do_not_change"
+"""The instance tests and gates; the robustness properties ask one question at a time by nature
+(hypothesis examples, bisection steps) and are measured by their own figures."""
+
+
+class Endpoint:
+    """A loopback chat-completions server with a fixed latency and a concurrency limit."""
+
+    def __init__(self, latency_s: float, limit: int) -> None:
+        self.latency_s = latency_s
+        self.limit = limit
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.served = 0
+        self.rejected = 0
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                length = int(self.headers.get("Content-Length", "0"))
+                self.rfile.read(length)
+                with endpoint.lock:
+                    if endpoint.in_flight >= endpoint.limit:
+                        endpoint.rejected += 1
+                        busy = True
+                    else:
+                        busy = False
+                        endpoint.in_flight += 1
+                        endpoint.max_in_flight = max(endpoint.max_in_flight, endpoint.in_flight)
+                if busy:
+                    self._reply(429, {"error": {"message": "too many requests"}},
+                                {"Retry-After": "1"})
+                    return
+                try:
+                    time.sleep(endpoint.latency_s)
+                    body = {"id": "bench", "object": "chat.completion", "model": "bench",
+                            "choices": [{"index": 0, "finish_reason": "stop",
+                                         "message": {"role": "assistant", "content": "A"}}],
+                            "usage": {"prompt_tokens": 1, "completion_tokens": 1,
+                                      "total_tokens": 2}}
+                    self._reply(200, body, {})
+                finally:
+                    with endpoint.lock:
+                        endpoint.in_flight -= 1
+                        endpoint.served += 1
+
+            def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 256
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def reset(self) -> None:
+        with self.lock:
+            self.max_in_flight = self.served = self.rejected = 0
+
+    def __enter__(self) -> Endpoint:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def write_config(folder: Path, url: str, concurrency: int) -> Path:
+    path = folder / f"bench-c{concurrency}.toml"
+    path.write_text(textwrap.dedent(f"""\
+        name = "bench-c{concurrency}"
+        provider = "openai-chat"
+        model = "bench-model"
+        base_url = "{url}"
+        api_key_env = "AHELM_BENCH_KEY"
+        max_concurrency = {concurrency}
+        max_retries = 8
+        timeout_s = 30.0
+        """))
+    return path
+
+
+NAIVE_SUITE = '''
+"""The way one would write it by hand: one test per instance, a blocking POST each."""
+import base64
+import os
+
+import httpx
+import pytest
+
+from ahelm.audio import decode, to_wav_bytes
+from ahelm.scenarios import load_scenario
+
+CORPUS = os.environ["AHELM_BENCH_CORPUS"]
+URL = os.environ["AHELM_BENCH_URL"]
+NAMES = sorted(p.name for p in __import__("pathlib").Path(CORPUS).iterdir() if p.is_dir())
+INSTANCES = [i for name in NAMES for i in load_scenario(__import__("pathlib").Path(CORPUS) / name).instances]
+
+
+@pytest.mark.parametrize("instance", INSTANCES, ids=[f"{i.scenario}/{i.id}" for i in INSTANCES])
+def test_instance(instance):
+    audio = base64.b64encode(to_wav_bytes(decode(instance.audio.read_verified(), "x"))).decode()
+    body = {"model": "bench-model", "temperature": 0, "max_tokens": instance.max_tokens,
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": instance.prompt},
+                {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}}]}]}
+    while True:
+        reply = httpx.post(f"{URL}/chat/completions", json=body, timeout=30,
+                           headers={"Authorization": "Bearer bench"})
+        if reply.status_code != 429:
+            break
+    assert reply.json()["choices"][0]["message"]["content"]
+'''
+
+
+def run(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, max RSS (MB) of the largest child, and the output's last lines."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-3:])
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{tail}")
+    return wall, max(rss, before) / 1024, tail
+
+
+def pytest_command(config: Path, report_dir: Path, workers: int) -> list[str]:
+    command = [sys.executable, "-m", "pytest", f"--model={config}", "-p", "no:randomly",
+               "-p", "no:cacheprovider", "-q", "--tb=no", "-rN", f"--report-dir={report_dir}",
+               "-k", INSTANCE_TESTS]
+    return command + (["-n", str(workers)] if workers > 1 else [])
+
+
+def instances_in(report_dir: Path) -> int:
+    runs = sorted((report_dir / "runs").iterdir())
+    return int(json.loads((runs[-1] / "summary.json").read_text())["counts"]["total"])
+
+
+def bench_reports(count: int) -> tuple[float, float]:
+    """Seconds to score (metrics with bootstrap CIs) and write one run folder of ``count``
+    synthetic ASR instances, and to build a leaderboard over three such runs."""
+    from ahelm.core import Record
+    from ahelm.reports import leaderboard
+    from ahelm.scenarios.asr import AsrFamily
+    from ahelm.store.run import write_run
+
+    scenarios = ["english_asr", "nonspeech_mc", "parade_bias", "speech_translation"]
+    records = [
+        Record(f"i{n:05d}", scenarios[n % 4], "perception", "asr", "pass" if n % 3 else "fail",
+               "prompt", ("reference words",), "output words",
+               {"wer": (n % 5) / 10, "word_errors": float(n % 5), "ref_words": 10.0,
+                "char_errors": float(n % 7), "ref_chars": 50.0},
+               {"voice": f"v{n % 4}"}, audio=None)
+        for n in range(count)
+    ]
+    summary = {"run_id": "bench", "verdict": "fail", "verdict_reason": "synthetic",
+               "model": {"name": "m", "provider": "python", "path": "x"}, "suite_size": "full",
+               "started": "", "duration_s": 0.0, "counts": {"total": count, "pass": 0, "fail": 0,
+                                                             "error": 0},
+               "gates": [], "aspects": {}, "scenarios": {}, "versions": {},
+               "dispatch": {"model_calls": 0, "cache_hits": count, "peer_answers": 0,
+                            "errors": 0}}
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        for name in scenarios:
+            mine = [r for r in records if r.scenario == name]
+            metrics = AsrFamily().metrics(mine)
+            summary["scenarios"][name] = {
+                "aspect": "perception", "family": "asr", "instance_bar": "wer <= 0.25",
+                "counts": {"total": len(mine), "pass": 0, "fail": 0, "error": 0},
+                "metrics": {k: m.to_json() for k, m in metrics.items()}, "gates": []}
+        write_run(Path(tmp) / "run", summary, records, None)
+        write_s = time.perf_counter() - started
+        folders = []
+        for name in ("a", "b", "c"):
+            folder = Path(tmp) / name
+            folder.mkdir()
+            (folder / "summary.json").write_text(json.dumps({**summary, "model": {
+                **summary["model"], "name": name}}))
+            folders.append(folder)
+        started = time.perf_counter()
+        leaderboard.write(leaderboard.build(folders), Path(tmp) / "board")
+        board_s = time.perf_counter() - started
+    return write_s, board_s
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds per request")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--runs", type=int, default=3, help="runs per configuration (median)")
+    parser.add_argument("--skip-naive", action="store_true")
+    args = parser.parse_args(argv)
+    env = {**os.environ, "AHELM_BENCH_KEY": "bench-key", "AHELM_PROGRESS": "0"}
+    work = Path(tempfile.mkdtemp(prefix="ahelm-bench-"))
+    rows: list[str] = []
+    try:
+        for limit in args.concurrency:
+            with Endpoint(args.latency, limit) as endpoint:
+                config = write_config(work, endpoint.url, limit)
+                for workers in (1, 2):
+                    walls, rss, served, peaks = [], [], 0, []
+                    for index in range(args.runs):
+                        report_dir = work / f"c{limit}-n{workers}-{index}"
+                        endpoint.reset()
+                        wall, peak, _ = run(pytest_command(config, report_dir, workers), env)
+                        walls.append(wall)
+                        rss.append(peak)
+                        served = endpoint.served
+                        peaks.append(endpoint.max_in_flight)
+                        n = instances_in(report_dir)
+                    floor = served * args.latency / limit
+                    wall = statistics.median(walls)
+                    rows.append(
+                        f"C={limit:<3} {'-n 2' if workers > 1 else '1 proc':6} N={n} requests={served}"
+                        f"  wall {wall:6.1f} s  floor N·L/C {floor:5.1f} s  ratio "
+                        f"{wall / floor:4.2f}  max in flight {max(peaks)}  peak RSS {max(rss):.0f} MB")
+                    print(rows[-1], flush=True)
+                    if workers == 1 and limit == args.concurrency[0]:
+                        cached_dir = work / f"c{limit}-n1-0"
+                        wall, peak, _ = run(pytest_command(config, cached_dir, 1), env)
+                        n_cached = instances_in(cached_dir)
+                        rows.append(f"cached rerun (1 proc): {wall:.2f} s for {n_cached} instances"
+                                    f" = {1000 * wall / n_cached:.2f} ms per instance, "
+                                    f"peak RSS {peak:.0f} MB")
+                        print(rows[-1], flush=True)
+                if not args.skip_naive and limit == args.concurrency[0]:
+                    suite = work / "naive"
+                    suite.mkdir(exist_ok=True)
+                    (suite / "test_naive.py").write_text(NAIVE_SUITE)
+                    naive_env = {**env, "AHELM_BENCH_CORPUS": str(ROOT / "fixtures" / "corpus"),
+                                 "AHELM_BENCH_URL": endpoint.url}
+                    endpoint.reset()
+                    wall, _, _ = run([sys.executable, "-m", "pytest", str(suite), "-q", "-n", "2",
+                                      "-p", "no:randomly", "-p", "no:cacheprovider",
+                                      "--rootdir", str(suite), "-c", os.devnull], naive_env)
+                    rows.append(f"naive (blocking POST per test, -n 2): {wall:.1f} s for "
+                                f"{endpoint.served} requests")
+                    print(rows[-1], flush=True)
+        write_s, board_s = bench_reports(10_000)
+        rows.append(f"reports for 10,000 instances: run folder {write_s:.2f} s, "
+                    f"leaderboard of 3 runs {board_s:.2f} s")
+        print(rows[-1], flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
