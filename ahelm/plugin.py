@@ -10,7 +10,8 @@ from ahelm import ASPECTS
 
 if TYPE_CHECKING:
     from ahelm.core import Instance
-    from ahelm.session import AhelmSession, Outcome, Robustness
+    from ahelm.robustness.fixture import Robustness
+    from ahelm.session import AhelmSession, Outcome
 
 SESSION_KEY = pytest.StashKey["AhelmSession"]()
 
@@ -87,7 +88,7 @@ def outcome(request: pytest.FixtureRequest, instance: Instance) -> Outcome:
 def robustness(request: pytest.FixtureRequest) -> Robustness:
     """Robustness properties and breaking points of the policy's ``[properties]``, run
     against the model under test through the run's cache and dispatcher."""
-    from ahelm.session import Robustness
+    from ahelm.robustness.fixture import Robustness
 
     session: AhelmSession = request.config.stash[SESSION_KEY]
     return Robustness(session, request.node)

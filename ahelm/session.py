@@ -27,8 +27,6 @@ from ahelm.reports.collector import RunCollector
 from ahelm.scenarios import Scenario, ScenarioError, load_scenario
 
 RECORD_KEY = pytest.StashKey[Record]()
-PROPERTY_KEY = pytest.StashKey[dict[str, Any]]()
-BREAKING_KEY = pytest.StashKey[dict[str, Any]]()
 
 
 class InstanceFailure(Exception):
@@ -52,70 +50,6 @@ class Outcome:
     def check(self) -> None:
         if not self.correct:
             pytest.fail(f"{self.record.instance_id}: {self.explain()}", pytrace=False)
-
-
-class Robustness:
-    """The ``robustness`` fixture: ``check(name)`` runs a property, ``breaking_point(name, kind)``
-    bisects one perturbation kind's severity (see ahelm.robustness.properties)."""
-
-    def __init__(self, session: AhelmSession, item: pytest.Item) -> None:
-        self._session = session
-        self._item = item
-
-    def check(self, name: str) -> None:
-        outcome, runner = self._session.run_property(name)
-        self._item.stash[PROPERTY_KEY] = outcome.to_json()
-        from ahelm.reports.allure import attach_property
-
-        attach_property(self._session.config, outcome, runner.scenario.spec.aspect,
-                        runner.clips)
-        if not outcome.passed:
-            pytest.fail(outcome.message, pytrace=False)
-
-    def breaking_point(self, name: str, kind: str) -> None:
-        spec = self._session.property_spec(name)
-        found = self._session.find_breaking_point(name, kind)
-        data = found.to_json()
-        data["property"] = name
-        data["max_severity"] = spec.max_severity
-        data["passed"] = not (found.breaking_severity is not None
-                              and found.breaking_severity <= spec.max_severity)
-        self._item.stash[BREAKING_KEY] = data
-        from ahelm.reports.allure import attach_breaking_point
-
-        attach_breaking_point(self._session.config, data, spec.scenario)
-        if not data["passed"]:
-            pytest.fail(
-                f"{kind} breaks {name} at severity {found.breaking_severity:g} "
-                f"({data['breaking_description']}): WER rises more than {spec.delta:g} above clean "
-                f"within the promised range (max_severity {spec.max_severity:g})",
-                pytrace=False,
-            )
-
-
-def spread(scenario: Scenario, count: int) -> list[Instance]:
-    """``count`` clips of the smoke subset, spread over its pairs and its first group label:
-    round-robin over the group's values, one clip per pair (sentence) at most per round."""
-    pool = list(scenario.select("smoke"))
-    key = scenario.spec.group_by[0] if scenario.spec.group_by else None
-    by_group: dict[str, list[Instance]] = {}
-    for instance in pool:
-        by_group.setdefault((instance.group(key) or "") if key else "", []).append(instance)
-    chosen: list[Instance] = []
-    used_pairs: set[str] = set()
-    while len(chosen) < min(count, len(pool)):
-        progressed = False
-        for label in sorted(by_group):
-            candidates = [i for i in by_group[label] if i not in chosen
-                          and (i.pair is None or i.pair not in used_pairs)]
-            if candidates and len(chosen) < count:
-                chosen.append(candidates[0])
-                if candidates[0].pair is not None:
-                    used_pairs.add(candidates[0].pair)
-                progressed = True
-        if not progressed:
-            used_pairs.clear()
-    return chosen
 
 
 def _new_run_id(model: str) -> str:
@@ -368,48 +302,9 @@ class AhelmSession:
         for name, examples in self.policy.properties.examples.items():
             settings.register_profile(name, max_examples=examples, deadline=None)
 
-    def _hypothesis_settings(self) -> tuple[int, Any]:
-        from hypothesis import settings
-
-        chosen = self.config.getoption("hypothesis_profile", None) or self.suite_size
-        try:
-            profile = settings.get_profile(chosen)
-        except Exception:
-            raise pytest.UsageError(f"ahelm: unknown hypothesis profile {chosen!r}") from None
-        return int(profile.max_examples), profile
-
-    def property_spec(self, name: str) -> Any:
-        spec = self.policy.properties.properties.get(name)
-        if spec is None:
-            known = ", ".join(sorted(self.policy.properties.properties)) or "none"
-            pytest.fail(f"ahelm: no property {name!r} in the gate policy's [properties] "
-                        f"(known: {known})", pytrace=False)
-        return spec
-
-    def _property_clips(self, name: str, count: int) -> tuple[Any, list[Instance]]:
-        spec = self.property_spec(name)
-        scenario = self._scenarios.get(spec.scenario) or self.scenario(
-            spec.scenario, self.corpus_root / "x.py")
-        return scenario, spread(scenario, count)
-
-    def run_property(self, name: str) -> tuple[Any, Any]:
-        from ahelm.robustness.properties import PropertyRunner
-
-        spec = self.property_spec(name)
-        scenario, clips = self._property_clips(name, spec.clips)
-        runner = PropertyRunner(spec, scenario, self.record_for, clips)
-        examples, profile = self._hypothesis_settings()
-        return runner.run(examples, profile), runner
-
-    def find_breaking_point(self, name: str, kind: str) -> Any:
-        from ahelm.robustness.properties import find_breaking_point
-
-        spec = self.property_spec(name)
-        if spec.breaking_points is None:
-            pytest.fail(f"ahelm: property {name!r} has no breaking_points table", pytrace=False)
-        clips_n, steps = spec.breaking_points.budget(self.suite_size)
-        _, clips = self._property_clips(name, clips_n)
-        return find_breaking_point(kind, clips, self.record_for, spec.delta, steps)
+    def scenario_by_name(self, name: str) -> Scenario:
+        """A corpus scenario, loaded if no suite module has loaded it yet."""
+        return self._scenarios.get(name) or self.scenario(name, self.corpus_root / "x.py")
 
     # -- results ------------------------------------------------------------------------------
 
@@ -434,6 +329,8 @@ class AhelmSession:
         if isinstance(item, GateItem) and report.when == "call" and item.result is not None:
             report.ahelm_gate = item.result.to_json()  # type: ignore[attr-defined]
         if report.when == "call":
+            from ahelm.robustness.fixture import BREAKING_KEY, PROPERTY_KEY
+
             for key, attribute in ((PROPERTY_KEY, "ahelm_property"),
                                    (BREAKING_KEY, "ahelm_breaking_point")):
                 if key in item.stash:
