@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from ahelm.core import Answer, InstanceError, ModelCallError, Request
+from ahelm.core import Answer, InstanceError, ModelCallError, Request, Response
 from ahelm.models.base import Model
 from ahelm.store.cache import Cache
 
@@ -121,14 +121,8 @@ class Dispatcher:
         stored = self._cache.lookup_many([key for key, _ in keyed])
         for key, request in keyed:
             if key in stored and key not in self._futures:
-                response, this_run = stored[key]
-                future = asyncio.get_running_loop().create_future()
-                self._futures[key] = future
-                if this_run:
-                    self.stats.peer_answers += 1
-                else:
-                    self.stats.cache_hits += 1
-                future.set_result(Answer(key, response, None, cached=not this_run))
+                self._futures[key] = asyncio.get_running_loop().create_future()
+                self._settle_stored(key, *stored[key])
             else:
                 self._enqueue(request, _PREFETCH)
 
@@ -186,18 +180,21 @@ class Dispatcher:
         """Settle ``key`` from the cache: an earlier run's answer, or a peer's from this run."""
         found = self._cache.lookup(key)
         if found is not None:
-            response, this_run = found
-            if this_run:
-                self.stats.peer_answers += 1
-            else:
-                self.stats.cache_hits += 1
-            self._settle(key, Answer(key, response, None, cached=not this_run))
+            self._settle_stored(key, *found)
             return True
         error = self._cache.get_error(key)
         if error is not None:
             self._settle(key, Answer(key, None, error))
             return True
         return False
+
+    def _settle_stored(self, key: str, response: Response, this_run: bool) -> None:
+        """Settle ``key`` with a stored answer: a peer's from this run, or an earlier run's."""
+        if this_run:
+            self.stats.peer_answers += 1
+        else:
+            self.stats.cache_hits += 1
+        self._settle(key, Answer(key, response, None, cached=not this_run))
 
     async def _watch_peers(self) -> None:
         """Answers that another process claimed arrive through the cache; poll for them."""

@@ -122,9 +122,11 @@ class AhelmSession:
 
     # -- scenarios and collection -------------------------------------------------------------
 
-    def scenario(self, name: str, module_path: Path) -> Scenario:
+    def scenario(self, name: str, module_path: Path | None = None) -> Scenario:
+        """A scenario by corpus name, or by a path with "/" relative to the suite module."""
         directory = (
-            (module_path.parent / name).resolve() if "/" in name else self.corpus_root / name
+            (module_path.parent / name).resolve()
+            if "/" in name and module_path is not None else self.corpus_root / name
         )
         loaded = next((s for s in self._scenarios.values() if s.spec.directory == directory), None)
         scenario = loaded or load_scenario(directory)
@@ -194,19 +196,20 @@ class AhelmSession:
 
     def _dispatch(self) -> Any:
         if self._dispatcher is None:
-            from ahelm.dispatch import Dispatcher
-
-            model = self._model or self._build_model()
-            workers, _ = self._worker_slot()
-            self._dispatcher = Dispatcher(
-                model,
-                self.report_dir / "cache.sqlite3",
-                self.run_id,
-                refresh=self.refresh,
-                concurrency=max(1, model.max_concurrency // max(1, workers)),
-            )
-            self._dispatcher.prefetch(self._planned_requests(workers))
+            self._dispatcher = self._new_dispatcher(self._model or self._build_model())
+            self._dispatcher.prefetch(self._planned_requests(self._worker_slot()[0]))
         return self._dispatcher
+
+    def _new_dispatcher(self, model: Model) -> Any:
+        """A dispatcher on the run's shared cache, with this process's share of the model's
+        concurrency (xdist workers split it)."""
+        from ahelm.dispatch import Dispatcher
+
+        workers, _ = self._worker_slot()
+        return Dispatcher(
+            model, self.report_dir / "cache.sqlite3", self.run_id, refresh=self.refresh,
+            concurrency=max(1, model.max_concurrency // workers),
+        )
 
     def _worker_slot(self) -> tuple[int, int]:
         """(number of xdist workers, this worker's index); (1, 0) outside xdist.
@@ -238,15 +241,9 @@ class AhelmSession:
         if self.judge_config is None:
             return None
         if self._judge is None:
-            from ahelm.dispatch import Dispatcher
             from ahelm.models import build_model
 
-            model = build_model(self.judge_config)
-            workers, _ = self._worker_slot()
-            self._judge = Judge(Dispatcher(
-                model, self.report_dir / "cache.sqlite3", self.run_id, refresh=self.refresh,
-                concurrency=max(1, model.max_concurrency // workers),
-            ))
+            self._judge = Judge(self._new_dispatcher(build_model(self.judge_config)))
         return self._judge
 
     def record_for(self, instance: Instance) -> Record:
@@ -301,10 +298,6 @@ class AhelmSession:
 
         for name, examples in self.policy.properties.examples.items():
             settings.register_profile(name, max_examples=examples, deadline=None)
-
-    def scenario_by_name(self, name: str) -> Scenario:
-        """A corpus scenario, loaded if no suite module has loaded it yet."""
-        return self._scenarios.get(name) or self.scenario(name, self.corpus_root / "x.py")
 
     # -- results ------------------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ class Robustness:
         return spec
 
     def _clips(self, name: str, count: int) -> tuple[Scenario, list[Instance]]:
-        scenario = self._session.scenario_by_name(self.spec(name).scenario)
+        scenario = self._session.scenario(self.spec(name).scenario)
         return scenario, spread(scenario, count)
 
     def _hypothesis_settings(self) -> tuple[int, Any]:
