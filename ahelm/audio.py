@@ -59,3 +59,19 @@ def to_wav_bytes(samples: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
     buffer = io.BytesIO()
     sf.write(buffer, to_pcm16(samples), rate, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
+
+
+JOIN_GAP_SECONDS = 0.5
+"""Silence between the files of a joined clip (AudioClip.then)."""
+
+
+def join(parts: list[tuple[bytes, str]]) -> bytes:
+    """Several files heard as one clip, in order, with half a second of silence between them;
+    16 kHz mono 16-bit WAV. Each part is (bytes, source name for errors)."""
+    gap = np.zeros(int(JOIN_GAP_SECONDS * SAMPLE_RATE), dtype=np.float32)
+    pieces: list[np.ndarray] = []
+    for index, (data, source) in enumerate(parts):
+        if index:
+            pieces.append(gap)
+        pieces.append(decode(data, source))
+    return to_wav_bytes(np.concatenate(pieces))

@@ -42,32 +42,39 @@ class AudioClip:
     A clip may carry a perturbation chain (``(kind, severity)`` steps, applied in order with
     ``seed``): the model then hears the perturbed audio, made deterministically from the
     verified file every time it is read, and the cache addresses it by :attr:`identity`.
+
+    Real datasets (:mod:`ahelm.datasets`) promise no checksum: ``sha256`` is then empty and the
+    identity is the hash of the file's bytes as found. ``then`` names more files the model hears
+    after ``path`` in the same clip, each after half a second of silence (a VoxCeleb2 trial:
+    two utterances, "same speaker?").
     """
 
     path: Path
     sha256: str
     perturbation: tuple[tuple[str, float], ...] = ()
     seed: int = 0
+    then: tuple[Path, ...] = ()
 
     @property
     def identity(self) -> str:
-        """What the model hears, as a hash: the file's sha256, or for a perturbed clip a hash of
-        the file, the chain, the seed and the perturbation code's version."""
-        if not self.perturbation:
-            return self.sha256
+        """What the model hears, as a hash: the file's sha256, or for a perturbed or joined clip
+        a hash of the files, the chain, the seed and the perturbation code's version."""
+        first = self.sha256 or _content_sha256(self.path)
+        if not self.perturbation and not self.then:
+            return first
         from ahelm.robustness.perturbations import PERTURBATION_VERSION
 
         blob = json.dumps(
-            [self.sha256, [list(step) for step in self.perturbation], self.seed,
-             PERTURBATION_VERSION],
+            [first, [list(step) for step in self.perturbation], self.seed, PERTURBATION_VERSION]
+            + ([[_content_sha256(p) for p in self.then]] if self.then else []),
             separators=(",", ":"),
         )
         return hashlib.sha256(blob.encode()).hexdigest()
 
     @property
     def suffix(self) -> str:
-        """The file type of :meth:`read_verified`'s bytes: perturbed clips are WAV."""
-        return ".wav" if self.perturbation else self.path.suffix.lower()
+        """The file type of :meth:`read_verified`'s bytes: perturbed and joined clips are WAV."""
+        return ".wav" if self.perturbation or self.then else self.path.suffix.lower()
 
     def describe(self) -> str:
         """The perturbation in words ("pink noise at 17.0 dB SNR"), or "clean"."""
@@ -79,21 +86,50 @@ class AudioClip:
 
     def read_verified(self) -> bytes:
         """The bytes the model hears, after checking the file against its manifest checksum."""
-        try:
-            data = self.path.read_bytes()
-        except OSError as exc:
-            raise AudioError(f"cannot read audio file {self.path}: {exc.strerror or exc}") from None
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != self.sha256:
-            raise AudioError(
-                f"audio file {self.path} does not match its manifest checksum "
-                f"(manifest {self.sha256[:12]}…, file {digest[:12]}…)"
-            )
+        data = _read(self.path)
+        if self.sha256:
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != self.sha256:
+                raise AudioError(
+                    f"audio file {self.path} does not match its manifest checksum "
+                    f"(manifest {self.sha256[:12]}…, file {digest[:12]}…)"
+                )
+        if self.then:
+            from ahelm.audio import join
+
+            data = join([(data, str(self.path))] + [(_read(p), str(p)) for p in self.then])
         if self.perturbation:
             from ahelm.robustness.rendering import render_perturbed
 
             return render_perturbed(data, self)
         return data
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise AudioError(f"cannot read audio file {path}: {exc.strerror or exc}") from None
+
+
+_hashes: dict[tuple[str, int, int], str] = {}
+
+
+def _content_sha256(path: Path) -> str:
+    """The sha256 of a file without a promised checksum, memoised by path, size and mtime.
+    An unreadable file gets a stable placeholder: reading it later fails that instance only."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return "unreadable:" + hashlib.sha256(str(path).encode()).hexdigest()
+    memo = (str(path), stat.st_size, stat.st_mtime_ns)
+    if memo not in _hashes:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _hashes[memo] = digest.hexdigest()
+    return _hashes[memo]
 
 
 @dataclass(frozen=True)

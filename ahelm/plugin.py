@@ -46,6 +46,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--baseline", dest="ahelm_baseline", default=None, metavar="RUN",
         help="a previous run (folder or summary.json): add regression gates against it",
     )
+    group.addoption(
+        "--data-dir", dest="ahelm_data_dir", default=None, metavar="DIR",
+        help="folder with AHELM's real datasets in their published layouts (default: "
+             "$AHELM_DATA_DIR); scenarios whose data is absent are left out (docs/datasets/)",
+    )
     parser.addini("ahelm_corpus", "folder holding the scenario folders", default="fixtures/corpus")
 
 

@@ -79,6 +79,9 @@ class AhelmSession:
         self.refresh: bool = config.getoption("ahelm_refresh")
         self.is_worker = hasattr(config, "workerinput")
         self.collector = RunCollector(self)
+        from ahelm.datasets.run import RealData
+
+        self.real_data = RealData(config.getoption("ahelm_data_dir"), self.report_dir / "datasets")
         self._scenarios: dict[str, Scenario] = {}
         self._plan: list[Instance] = []
         self._records: dict[tuple[str, str], Record] = {}
@@ -122,12 +125,20 @@ class AhelmSession:
 
     # -- scenarios and collection -------------------------------------------------------------
 
-    def scenario(self, name: str, module_path: Path | None = None) -> Scenario:
-        """A scenario by corpus name, or by a path with "/" relative to the suite module."""
+    def scenario(self, name: str, module_path: Path | None = None) -> Scenario | None:
+        """A scenario by corpus name, or by a path with "/" relative to the suite module, or a
+        real dataset's scenario (None when its data is absent)."""
         directory = (
             (module_path.parent / name).resolve()
             if "/" in name and module_path is not None else self.corpus_root / name
         )
+        if name in self._scenarios:
+            return self._scenarios[name]
+        if not directory.is_dir() and self.real_data.knows(name):
+            real = self.real_data.scenario(name)
+            if real is not None:
+                self._scenarios[name] = real
+            return real
         loaded = next((s for s in self._scenarios.values() if s.spec.directory == directory), None)
         scenario = loaded or load_scenario(directory)
         known = self._scenarios.setdefault(scenario.name, scenario)
@@ -152,6 +163,9 @@ class AhelmSession:
             scenario = self.scenario(marker.args[0], metafunc.definition.path)
         except ScenarioError as exc:
             pytest.fail(f"ahelm: {exc}", pytrace=False)
+        if scenario is None:
+            metafunc.parametrize("instance", [self.real_data.placeholder()])
+            return
         aspect_mark = getattr(pytest.mark, scenario.spec.aspect)
         metafunc.parametrize(
             "instance",
@@ -161,6 +175,7 @@ class AhelmSession:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         """Add the gate items of every scenario that is still selected, and plan the requests."""
+        self.real_data.deselect(self.config, items)
         modules: dict[str, pytest.Module] = {}
         for item in items:
             instance = _instance_of(item)
@@ -367,9 +382,14 @@ class AhelmSession:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        self.collector.add_worker_stats(getattr(node, "workeroutput", {}).get("ahelm_dispatch"))
+        output = getattr(node, "workeroutput", {})
+        self.collector.add_worker_stats(output.get("ahelm_dispatch"))
+        self.real_data.merge(output.get("ahelm_absent"))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker:
+            self.config.workeroutput["ahelm_absent"] = sorted(  # type: ignore[attr-defined]
+                self.real_data.absent)
         if self._dispatcher is not None:
             self._dispatcher.close()
             stats = self._dispatcher.snapshot()
@@ -384,6 +404,9 @@ class AhelmSession:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.is_worker:
+            line = self.real_data.summary_line()
+            if line:
+                terminalreporter.write_line(line)
             self.collector.print_summary(terminalreporter)
 
     def close(self) -> None:

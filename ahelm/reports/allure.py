@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import html
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import pytest
 
-from ahelm.core import AudioClip, InstanceError
+from ahelm.core import InstanceError
 
 if TYPE_CHECKING:
     from ahelm.core import Instance, Record
@@ -77,7 +78,7 @@ def attach_instance(config: pytest.Config, instance: Instance, record: Record) -
             allure.attach(audio_player_html(data, mime, instance.id, details), name,
                           allure.attachment_type.HTML)
             if clip.perturbation:
-                clean = AudioClip(clip.path, clip.sha256)
+                clean = replace(clip, perturbation=(), seed=0)
                 allure.attach(
                     audio_player_html(clean.read_verified(),
                                       _MIME.get(clean.suffix, "application/octet-stream"),

@@ -20,10 +20,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from ahelm.core import AudioClip, Instance, Record
+from ahelm.core import Instance, Record
 from ahelm.robustness.perturbations import KINDS, Perturbation, describe
 from ahelm.robustness.policy import PropertySpec
 from ahelm.robustness.strategies import chain_seed, perturbation_chains
@@ -42,7 +42,7 @@ def perturbed(instance: Instance, chain: Sequence[Perturbation], seed: int) -> I
         raise ValueError(f"{instance.id}: no audio to perturb")
     steps = tuple((p.kind, p.severity) for p in chain)
     tag = hashlib.sha256(json.dumps([steps, seed]).encode()).hexdigest()[:10]
-    clip = AudioClip(instance.audio.path, instance.audio.sha256, steps, seed)
+    clip = replace(instance.audio, perturbation=steps, seed=seed)
     return dataclasses.replace(instance, id=f"{instance.id}~{tag}", audio=clip)
 
 

@@ -19,6 +19,7 @@ from ahelm.core import Instance
 from ahelm.scenarios.asr import AsrFamily
 from ahelm.scenarios.base import Family, ScenarioError, ScenarioSpec
 from ahelm.scenarios.multiple_choice import BiasFamily, MultipleChoiceFamily
+from ahelm.scenarios.open_answer import OpenAnswerFamily
 from ahelm.scenarios.refusal import RefusalFamily
 from ahelm.scenarios.short_answer import ShortAnswerFamily
 from ahelm.scenarios.translation import TranslationFamily
@@ -28,7 +29,7 @@ __all__ = ["FAMILIES", "Scenario", "ScenarioError", "ScenarioSpec", "load_scenar
 FAMILIES: dict[str, Family] = {
     family.name: family
     for family in (AsrFamily(), MultipleChoiceFamily(), BiasFamily(), ShortAnswerFamily(),
-                   TranslationFamily(), RefusalFamily())
+                   TranslationFamily(), RefusalFamily(), OpenAnswerFamily())
 }
 SUITE_SIZES = ("smoke", "full")
 

@@ -35,6 +35,11 @@ class ScenarioSpec:
     read by several voices): fairness tests pair on it, and the smoke subset keeps pairs whole."""
     options: Mapping[str, Any] = field(default_factory=dict)
     """The ``[options]`` table: settings of the scenario's family (see each family)."""
+    checksums: bool = True
+    """Rows promise each file's sha256 (our corpus). A real dataset's loader promises none:
+    its clips are then addressed by the hash of the bytes found (AudioClip.identity)."""
+    dataset: str | None = None
+    """The real dataset (:mod:`ahelm.datasets`) the scenario was loaded from, if any."""
 
 
 class Family(Protocol):
@@ -98,7 +103,9 @@ def per_group(
 
 def audio_clip(spec: ScenarioSpec, row: Mapping[str, Any], where: str) -> AudioClip:
     """The row's ``audio`` (relative to the scenario folder) and ``sha256``; an optional
-    ``perturbation`` (list of {kind, severity}) and ``seed`` make it a perturbed clip."""
+    ``perturbation`` (list of {kind, severity}) and ``seed`` make it a perturbed clip, and an
+    optional ``then`` (list of more files) a joined one. ``sha256`` is required unless the
+    scenario comes from a real dataset (``spec.checksums`` false)."""
     steps: list[tuple[str, float]] = []
     for index, step in enumerate(row.get("perturbation") or ()):
         if not isinstance(step, dict) or not isinstance(step.get("kind"), str) or not isinstance(
@@ -117,11 +124,15 @@ def audio_clip(spec: ScenarioSpec, row: Mapping[str, Any], where: str) -> AudioC
     seed = row.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ScenarioError(f"{where}: field 'seed' should be int")
+    then = row.get("then") or []
+    if not isinstance(then, list) or not all(isinstance(p, str) and p for p in then):
+        raise ScenarioError(f"{where}: field 'then' should be a list of audio file paths")
     return AudioClip(
         path=(spec.directory / require(row, "audio", str, where)).resolve(),
-        sha256=require(row, "sha256", str, where),
+        sha256=require(row, "sha256", str, where) if spec.checksums or "sha256" in row else "",
         perturbation=tuple(steps),
         seed=seed,
+        then=tuple((spec.directory / p).resolve() for p in then),
     )
 
 

@@ -1,0 +1,219 @@
+"""What every real-dataset loader provides, and how its rows become a Scenario.
+
+A loader reads one dataset in its published layout (or its Hugging Face export) from a folder
+under the data directory and yields manifest-like rows, the same rows our corpus manifests hold
+(see each family in :mod:`ahelm.scenarios`), with ``audio`` an absolute path and no ``sha256``.
+Each row comes with ``where``: the file and line (or row) it came from, so every error names it.
+
+A missing or unreadable audio file is not a load error: the instance fails alone when the model
+is asked (AudioError). A folder whose metadata is wrong is a load error naming the file and field.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from ahelm.core import Instance
+from ahelm.scenarios.base import ScenarioError, ScenarioSpec
+
+Row = dict[str, Any]
+
+UNDECODABLE = (".mp4", ".m4a", ".aac", ".webm", ".mkv")
+"""Containers libsndfile cannot read: a loader that finds only these says how to convert."""
+
+
+class DatasetError(ScenarioError):
+    """A dataset folder is present but wrong; names the file, line and field."""
+
+
+class DatasetAbsent(Exception):
+    """The dataset is not in the data directory (or no data directory was given)."""
+
+
+@dataclass(frozen=True)
+class RealScenario:
+    """One scenario a dataset provides, mapped as AHELM maps it."""
+
+    name: str
+    aspect: str
+    family: str
+    title: str
+    run_entries: tuple[str, ...]
+    """The AHELM (HELM) run entries this scenario reproduces, e.g. ``librispeech:subject=...``."""
+    language: str = "en"
+    group_by: tuple[str, ...] = ()
+    pair_by: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    smoke_size: int = 40
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where ``ahelm data fetch`` gets a dataset from the Hugging Face Hub."""
+
+    repo_id: str
+    allow_patterns: tuple[str, ...] = ()
+    """The files to download (fnmatch patterns); empty means the whole repository."""
+    revision: str | None = None
+    gated: bool = False
+    """The repository asks users to accept its terms first (and to log in: HF_TOKEN)."""
+    after: tuple[str, ...] = ()
+    """Steps the user still runs after downloading (extracting archives, converting video)."""
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """Where a loader reads from and where it may write derived files (never into the data)."""
+
+    root: Path
+    """The dataset's folder: ``<data dir>/<Dataset.folder>``."""
+    cache_dir: Path
+    """A folder of this run's report directory for files derived from the data (audio pulled
+    out of a Hugging Face export); reused across runs."""
+
+
+class Dataset(ABC):
+    """A real dataset AHELM uses: its folder, its scenarios, how to read and how to fetch it."""
+
+    name: str
+    """Registry key and ``ahelm data`` name, e.g. ``librispeech``."""
+    title: str
+    folder: str
+    """The folder under the data directory that holds it, e.g. ``LibriSpeech``."""
+    scenarios: tuple[RealScenario, ...]
+    homepage: str
+    licence: str
+    hub: HubSource | None = None
+    manual: str = ""
+    """How to obtain it when ``ahelm data fetch`` cannot (not on the Hub, or partly)."""
+
+    def locate(self, data_dir: Path) -> Path | None:
+        """The dataset's folder if it is present under ``data_dir``."""
+        root = data_dir / self.folder
+        return root if root.is_dir() else None
+
+    @abstractmethod
+    def rows(self, context: LoadContext, scenario: RealScenario) -> Iterator[tuple[str, Row]]:
+        """``(where, row)`` for every instance of ``scenario``, in a stable order."""
+
+    def scenario(self, name: str) -> RealScenario:
+        return next(s for s in self.scenarios if s.name == name)
+
+    @property
+    def doc(self) -> str:
+        return f"docs/datasets/{self.name}.md"
+
+
+def load_instances(dataset: Dataset, scenario: RealScenario, context: LoadContext,
+                   family: Any) -> tuple[ScenarioSpec, tuple[Instance, ...]]:
+    """Read a real scenario through its family, exactly as a corpus manifest is read."""
+    spec = ScenarioSpec(
+        name=scenario.name, aspect=scenario.aspect, family=scenario.family,
+        directory=context.root, title=scenario.title, language=scenario.language,
+        smoke_size=scenario.smoke_size, group_by=scenario.group_by, pair_by=scenario.pair_by,
+        options=scenario.options, checksums=False, dataset=dataset.name,
+    )
+    instances: list[Instance] = []
+    seen: set[str] = set()
+    for where, row in dataset.rows(context, scenario):
+        instance = family.instance(spec, row, where)
+        if instance.id in seen:
+            raise DatasetError(f"{where}: duplicate instance id {instance.id!r}")
+        seen.add(instance.id)
+        instances.append(instance)
+    if not instances:
+        raise DatasetError(f"{context.root}: no instances of {scenario.name} found "
+                           f"(expected layout: see {dataset.doc})")
+    return spec, tuple(instances)
+
+
+# -- helpers shared by the loaders ----------------------------------------------------------------
+
+
+def need_file(path: Path, what: str, dataset: Dataset) -> Path:
+    """``path`` if it is a file, else a DatasetError saying what it should hold."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: not found ({what}; expected layout: see {dataset.doc})")
+    return path
+
+
+def read_tsv(path: Path, *, header: bool = True,
+             columns: Iterable[str] = ()) -> Iterator[tuple[str, Row]]:
+    """Rows of a tab-separated file as dicts, with ``file:line`` for errors.
+
+    With ``header`` the first line names the columns, and every name in ``columns`` must be
+    among them; without it ``columns`` names the fields in order (extra fields are kept as
+    ``_5``, ``_6``...). Quoting is off: these corpora put bare quotes inside transcripts."""
+    wanted = list(columns)
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        names = wanted
+        for number, fields in enumerate(reader, start=1):
+            if header and number == 1:
+                names = [f.strip() for f in fields]
+                missing = [c for c in wanted if c not in names]
+                if missing:
+                    raise DatasetError(f"{path}:1: missing column(s) {', '.join(missing)}; "
+                                       f"found {', '.join(names)}")
+                continue
+            if not fields or not any(f.strip() for f in fields):
+                continue
+            if len(fields) < len(names):
+                raise DatasetError(f"{path}:{number}: expected {len(names)} tab-separated "
+                                   f"fields ({', '.join(names)}), found {len(fields)}")
+            row = dict(zip(names, fields[:len(names)], strict=True))
+            row.update({f"_{i}": v for i, v in enumerate(fields) if i >= len(names)})
+            yield f"{path}:{number}", row
+
+
+def read_csv(path: Path, columns: Iterable[str] = ()) -> Iterator[tuple[str, Row]]:
+    """Rows of a CSV file with a header, with ``file:line`` for errors (quoted fields allowed)."""
+    wanted = list(columns)
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        names = [n.strip() for n in reader.fieldnames or []]
+        missing = [c for c in wanted if c not in names]
+        if missing:
+            raise DatasetError(f"{path}:1: missing column(s) {', '.join(missing)}; "
+                               f"found {', '.join(names)}")
+        for row in reader:
+            yield f"{path}:{reader.line_num}", {k.strip(): v for k, v in row.items() if k}
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+def field_of(row: Mapping[str, Any], name: str, where: str) -> str:
+    """A non-empty text field of a metadata row; the error names the place and the field."""
+    value = row.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise DatasetError(f"{where}: field '{name}' is missing or empty")
+    return str(value).strip()
+
+
+def audio_file(base: Path, extensions: Iterable[str], where: str) -> str:
+    """The path of ``base`` with the first extension that exists (in the order given); when
+    none does, the first (the instance then fails alone, naming it). A file found only in a
+    video or AAC container is a DatasetError that gives the conversion command."""
+    options = list(extensions)
+    for extension in options:
+        candidate = base.with_name(base.name + extension)
+        if candidate.is_file():
+            return str(candidate)
+    for extension in UNDECODABLE:
+        candidate = base.with_name(base.name + extension)
+        if candidate.is_file():
+            target = base.with_name(base.name + ".wav")
+            raise DatasetError(
+                f"{where}: {candidate} is {extension[1:]}, which ahelm cannot decode; convert "
+                f"the folder once, e.g. ffmpeg -i {candidate} -ac 1 -ar 16000 {target}")
+    return str(base.with_name(base.name + options[0]))
