@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,16 +32,23 @@ __all__ = ["DATA_DIR_ENV", "Dataset", "DatasetAbsent", "DatasetError", "RealScen
 
 DATA_DIR_ENV = "AHELM_DATA_DIR"
 
-MODULES = (
-    "librispeech",
-)
-"""One module per dataset, each with a ``DATASET``; the registry's order is the docs' order."""
+_INFRASTRUCTURE = frozenset({"base", "hf", "run", "fetch"})
 
 
 @cache
 def datasets() -> dict[str, Dataset]:
-    loaded = [importlib.import_module(f"ahelm.datasets.{m}").DATASET for m in MODULES]
-    return {d.name: d for d in loaded}
+    """Every module of this package that defines ``DATASET`` (one module per dataset),
+    in the order of the ten aspects, then by name."""
+    from ahelm import ASPECTS
+
+    found: list[Dataset] = []
+    for module in pkgutil.iter_modules(__path__):
+        if module.name not in _INFRASTRUCTURE:
+            dataset = getattr(importlib.import_module(f"{__name__}.{module.name}"), "DATASET", None)
+            if isinstance(dataset, Dataset):
+                found.append(dataset)
+    found.sort(key=lambda d: (min(ASPECTS.index(s.aspect) for s in d.scenarios), d.name))
+    return {d.name: d for d in found}
 
 
 @cache
