@@ -1,5 +1,5 @@
-"""The ``ahelm`` command. Running the evaluation is pytest's job; this reads its runs and
-replays robustness counterexamples."""
+"""The ``ahelm`` command. Running the evaluation is pytest's job; this reads its runs, replays
+robustness counterexamples, and lists and fetches the real datasets."""
 
 from __future__ import annotations
 
@@ -43,7 +43,45 @@ def _parser() -> argparse.ArgumentParser:
     perturb.add_argument("--out", required=True, type=Path, help="WAV file to write")
     perturb.add_argument("--corpus", type=Path, default=Path("fixtures/corpus"),
                          help="corpus root (default: fixtures/corpus)")
+    data = commands.add_parser(
+        "data", help="AHELM's real datasets: list them, fetch those on the Hugging Face Hub",
+        description="The real datasets --data-dir reads (docs/datasets/).")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    listing = data_commands.add_parser("list", help="every dataset, its folder and scenarios")
+    listing.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                         help="also say which datasets are present in DIR "
+                              "(default: $AHELM_DATA_DIR if set)")
+    fetch = data_commands.add_parser(
+        "fetch", help="download a dataset from the Hugging Face Hub into DIR/<its folder>",
+        description="Download a dataset's files from the Hugging Face Hub (needs the network and "
+                    'pip install "ahelm[datasets]"); prints the plan first.')
+    fetch.add_argument("name", help="dataset name (ahelm data list)")
+    fetch.add_argument("--to", required=True, type=Path, metavar="DIR",
+                       help="the data directory (what --data-dir will point at)")
+    fetch.add_argument("--dry-run", action="store_true", help="print the plan, download nothing")
     return parser
+
+
+def _data(args: argparse.Namespace) -> int:
+    from ahelm.datasets import data_dir
+    from ahelm.datasets.fetch import FetchError, fetch, listing, plan
+
+    if args.data_command == "list":
+        for line in listing(args.data_dir or data_dir(None)):
+            print(line)
+        return 0
+    try:
+        chosen = plan(args.name, args.to)
+        for line in chosen.lines():
+            print(line)
+        if args.dry_run:
+            print("dry run: nothing downloaded")
+            return 0
+        print(f"fetched into {fetch(chosen)}")
+    except FetchError as exc:
+        print(f"ahelm data fetch: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _perturb(args: argparse.Namespace) -> int:
@@ -92,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _leaderboard(args)
     if args.command == "perturb":
         return _perturb(args)
+    if args.command == "data":
+        return _data(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

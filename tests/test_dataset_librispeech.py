@@ -111,3 +111,10 @@ def test_absent_data_is_one_summary_line_not_skips(pytester: pytest.Pytester) ->
     result.stdout.fnmatch_lines(["ahelm: 2 real-data scenarios not run: no data directory*"])
     lines = [line for line in result.stdout.lines if "not run" in line]
     assert len(lines) == 1
+
+
+def test_absent_data_line_under_xdist(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    result, _ = run_real(pytester, tmp_path, {"librispeech_asr": "perception"}, "-n", "2")
+    result.stdout.fnmatch_lines(
+        [f"ahelm: 1 real-data scenario not run: librispeech not found in {tmp_path}*"])
+    assert len([line for line in result.stdout.lines if "not run" in line]) == 1

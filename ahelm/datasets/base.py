@@ -64,6 +64,9 @@ class HubSource:
     """The repository asks users to accept its terms first (and to log in: HF_TOKEN)."""
     after: tuple[str, ...] = ()
     """Steps the user still runs after downloading (extracting archives, converting video)."""
+    subfolder: str = ""
+    """Where under the dataset's folder the download lands (e.g. ``hf`` for an export read
+    next to the published layout); empty: the dataset's folder itself."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def export_files(folder: Path, split: str) -> list[Path]:
     """The Parquet or Arrow files of ``split`` under ``folder``, in name order."""
     patterns = (f"{split}-*.parquet", f"{split}/*.parquet", f"data/{split}-*.parquet",
                 f"data/{split}/*.parquet", f"{split}.parquet", f"{split}/data-*.arrow",
-                f"{split}/*.arrow")
+                f"{split}/*.arrow", f"**/{split}-*.parquet", f"**/{split}/*.parquet")
     for pattern in patterns:
         found = sorted(folder.glob(pattern))
         if found:

@@ -45,7 +45,7 @@ class LibriSpeech(Dataset):
             name="librispeech_asr", aspect="perception", family="asr",
             title="LibriSpeech test-clean: read English speech", smoke_size=40,
             group_by=("gender",),
-            run_entries=("audio_perception: librispeech (test-clean)",),
+            run_entries=("librispeech:model=audiolm",),
         ),
         RealScenario(
             name="librispeech_fairness", aspect="fairness", family="asr",
@@ -55,8 +55,9 @@ class LibriSpeech(Dataset):
         ),
     )
     hub = HubSource(repo_id="openslr/librispeech_asr", allow_patterns=("clean/test/*",),
-                    after=("move the files of clean/test/ into LibriSpeech/hf/ and put "
-                           "SPEAKERS.TXT (from OpenSLR's test-clean.tar.gz) in LibriSpeech/",))
+                    subfolder="hf",
+                    after=("put SPEAKERS.TXT (from OpenSLR's test-clean.tar.gz) in LibriSpeech/: "
+                           "the export does not say which readers are female or male",))
     manual = ("download test-clean.tar.gz from https://www.openslr.org/12 and unpack it in the "
               "data directory: tar -xzf test-clean.tar.gz -C DATA_DIR (it creates LibriSpeech/)")
 
