@@ -84,8 +84,8 @@ class AudioClip:
 
         return describe([Perturbation(kind, severity) for kind, severity in self.perturbation])
 
-    def read_verified(self) -> bytes:
-        """The bytes the model hears, after checking the file against its manifest checksum."""
+    def verify(self) -> bytes:
+        """The file's bytes, after checking them against the manifest checksum (AudioError)."""
         data = _read(self.path)
         if self.sha256:
             digest = hashlib.sha256(data).hexdigest()
@@ -94,6 +94,11 @@ class AudioClip:
                     f"audio file {self.path} does not match its manifest checksum "
                     f"(manifest {self.sha256[:12]}…, file {digest[:12]}…)"
                 )
+        return data
+
+    def read_verified(self) -> bytes:
+        """The bytes the model hears, after checking the file against its manifest checksum."""
+        data = self.verify()
         if self.then:
             from ahelm.audio import join
 

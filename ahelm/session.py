@@ -82,6 +82,12 @@ class AhelmSession:
         from ahelm.datasets.run import RealData
 
         self.real_data = RealData(config.getoption("ahelm_data_dir"), self.report_dir / "datasets")
+        from ahelm.audio import WavCache, use_wav_cache
+
+        cache_mb = float(os.environ.get("AHELM_AUDIO_CACHE_MB", "2048"))
+        cache_dir = Path(os.environ.get("AHELM_AUDIO_CACHE_DIR") or self.report_dir / "audio")
+        self.wav_cache = WavCache(cache_dir, int(cache_mb * 2**20)) if cache_mb > 0 else None
+        use_wav_cache(self.wav_cache)
         self._scenarios: dict[str, Scenario] = {}
         self._plan: list[Instance] = []
         self._records: dict[tuple[str, str], Record] = {}
@@ -398,6 +404,8 @@ class AhelmSession:
             else:
                 self.collector.add_worker_stats(stats)
         if not self.is_worker:
+            if self.wav_cache is not None:
+                self.wav_cache.trim()
             status = self.collector.finish(session, exitstatus)
             if status is not None:
                 session.exitstatus = status
@@ -410,6 +418,9 @@ class AhelmSession:
             self.collector.print_summary(terminalreporter)
 
     def close(self) -> None:
+        from ahelm.audio import use_wav_cache
+
+        use_wav_cache(None)
         if self._dispatcher is not None:
             self._dispatcher.close()
             self._dispatcher = None

@@ -230,19 +230,22 @@ def test_secrets_are_redacted_from_messages_and_raw(loopback_server: LoopbackSer
     assert canary not in repr(transport)
 
 
-def test_pool_does_not_serialise_concurrent_requests(loopback_server: LoopbackServer) -> None:
+@pytest.mark.parametrize("limit", [8, 21])
+def test_pool_does_not_serialise_concurrent_requests(loopback_server: LoopbackServer,
+                                                     limit: int) -> None:
+    """21 is split over three pools of at most 8 connections: all 21 run at once, never 22."""
     loopback_server.responder = lambda request: sleep(0.3, ok("done"))
 
     async def go() -> list[JsonResult]:
-        transport = HttpTransport(loopback_server.base_url, retry=FAST, max_concurrency=8)
+        transport = HttpTransport(loopback_server.base_url, retry=FAST, max_concurrency=limit)
         try:
-            return await asyncio.gather(*(transport.post_json("x", {}) for _ in range(16)))
+            return await asyncio.gather(*(transport.post_json("x", {}) for _ in range(2 * limit)))
         finally:
             await transport.aclose()
 
     results = asyncio.run(go())
-    assert len(results) == 16 and len(loopback_server.requests) == 16
-    assert loopback_server.max_in_flight == 8
+    assert len(results) == 2 * limit and len(loopback_server.requests) == 2 * limit
+    assert loopback_server.max_in_flight == limit
 
 
 def test_transport_is_reusable_in_a_new_loop_after_aclose(loopback_server: LoopbackServer) -> None:
@@ -268,3 +271,18 @@ def test_transport_refuses_a_second_loop_without_aclose(loopback_server: Loopbac
         loop.run_until_complete(transport.aclose())
     finally:
         loop.close()
+
+
+def test_json_with_blob_is_the_same_json_as_dumps() -> None:
+    import json
+
+    from ahelm.models.http import BLOB, json_with_blob
+
+    blob = "QUJD+/=" * 1000
+    prompt = 'a "quoted" prompt, ünïcode, a\nnewline and a \\ backslash'
+    payload = {"messages": [{"content": [{"data": BLOB}, {"text": prompt}]}], "n": 1}
+    encoded = json_with_blob(payload, blob)
+    assert json.loads(encoded) == {"messages": [{"content": [{"data": blob}, {"text": prompt}]}],
+                                   "n": 1}
+    with pytest.raises(ValueError, match="placeholder"):
+        json_with_blob({"no": "blob"}, blob)

@@ -232,3 +232,54 @@ def test_read_verified_checksum_mismatch(tmp_path: Path) -> None:
 def test_read_verified_directory(tmp_path: Path) -> None:
     with pytest.raises(AudioError, match=f"cannot read audio file {tmp_path}"):
         AudioClip(path=tmp_path, sha256="0" * 64).read_verified()
+
+
+def _clip(tmp_path: Path, name: str = "a.flac", freq: float = 440.0) -> AudioClip:
+    path = tmp_path / name
+    path.write_bytes(encode(sine(freq, 22_050, 0.5), 22_050, fmt="FLAC"))
+    return AudioClip(path, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def test_wav_cache_serves_the_decoded_clip_from_disk(tmp_path: Path) -> None:
+    from ahelm.audio import WavCache
+
+    cache = WavCache(tmp_path / "cache", 10**9)
+    clip = _clip(tmp_path)
+    first = cache.wav(clip)
+    assert first == to_wav_bytes(decode(clip.read_verified(), "a"))
+    (stored,) = (tmp_path / "cache").glob("*/*.wav")
+    assert stored.name.startswith(clip.identity) and stored.read_bytes() == first
+    stored.write_bytes(b"RIFF-served-from-the-cache")
+    assert cache.wav(clip) == b"RIFF-served-from-the-cache"
+
+
+def test_wav_cache_still_checks_the_source_file(tmp_path: Path) -> None:
+    from ahelm.audio import WavCache
+
+    cache = WavCache(tmp_path / "cache", 10**9)
+    clip = _clip(tmp_path)
+    cache.wav(clip)
+    clip.path.write_bytes(clip.path.read_bytes()[:-10])
+    with pytest.raises(AudioError, match="does not match its manifest checksum"):
+        cache.wav(clip)
+    clip.path.unlink()
+    with pytest.raises(AudioError, match="cannot read audio file"):
+        cache.wav(clip)
+
+
+def test_wav_cache_trims_the_oldest_files(tmp_path: Path) -> None:
+    import os
+
+    from ahelm.audio import WavCache
+
+    cache = WavCache(tmp_path / "cache", 10**9)
+    clips = [_clip(tmp_path, f"{n}.flac", 300.0 + 50 * n) for n in range(3)]
+    for age, clip in zip((300, 200, 100), clips, strict=True):
+        cache.wav(clip)
+        stored = next((tmp_path / "cache").glob(f"*/{clip.identity}*.wav"))
+        os.utime(stored, (stored.stat().st_atime, stored.stat().st_mtime - age))
+    size = next((tmp_path / "cache").glob("*/*.wav")).stat().st_size
+    cache.max_bytes = 2 * size
+    assert cache.trim() == 1
+    left = {p.name.split("-")[0] for p in (tmp_path / "cache").glob("*/*.wav")}
+    assert left == {clips[1].identity, clips[2].identity}

@@ -17,7 +17,14 @@ from typing import Any, Mapping
 from ahelm import audio as audio_codec
 from ahelm.config import ConfigError
 from ahelm.core import AudioClip, ModelCallError, Request, Response
-from ahelm.models.http import RAW_LIMIT, HttpTransport, RetryPolicy, bearer_auth
+from ahelm.models.http import (
+    BLOB,
+    RAW_LIMIT,
+    HttpTransport,
+    RetryPolicy,
+    bearer_auth,
+    json_with_blob,
+)
 
 PROVIDER = "openai-chat"
 _MANAGED_KEYS = ("model", "messages", "temperature", "stream", "n")
@@ -78,9 +85,7 @@ def fingerprint(settings: Settings) -> str:
 
 def encode_audio(clip: AudioClip) -> str:
     """Base64 of the clip as 16 kHz mono WAV; AudioError if the file is missing or corrupt."""
-    data = clip.read_verified()
-    samples = audio_codec.decode(data, str(clip.path))
-    return base64.b64encode(audio_codec.to_wav_bytes(samples)).decode("ascii")
+    return base64.b64encode(audio_codec.model_wav(clip)).decode("ascii")
 
 
 class OpenAIChatModel:
@@ -107,9 +112,21 @@ class OpenAIChatModel:
 
     async def payload(self, request: Request) -> dict[str, Any]:
         """The request body for ``request``; decoding and encoding audio run off the event loop."""
+        b64 = await asyncio.to_thread(encode_audio, request.audio) if request.audio else None
+        return self._payload(request, b64)
+
+    async def body(self, request: Request) -> bytes:
+        """The same body as :meth:`payload`, encoded (off the event loop)."""
+        return await asyncio.to_thread(self._body, request)
+
+    def _body(self, request: Request) -> bytes:
+        if request.audio is None:
+            return json.dumps(self._payload(request, None)).encode()
+        return json_with_blob(self._payload(request, BLOB), encode_audio(request.audio))
+
+    def _payload(self, request: Request, b64: str | None) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
-        if request.audio is not None:
-            b64 = await asyncio.to_thread(encode_audio, request.audio)
+        if b64 is not None:
             content.append({"type": "input_audio", "input_audio": {"data": b64, "format": "wav"}})
         content.append({"type": "text", "text": request.prompt})
         override = self.settings.max_tokens
@@ -123,8 +140,7 @@ class OpenAIChatModel:
         }
 
     async def generate(self, request: Request) -> Response:
-        payload = await self.payload(request)
-        result = await self._transport.post_json("chat/completions", payload)
+        result = await self._transport.post_json("chat/completions", await self.body(request))
         return Response(
             text=parse_content(result.data, result.text),
             latency_s=result.elapsed_s,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
-from ahelm.audio import decode, to_pcm16
+from ahelm.audio import decode, model_wav, to_pcm16
 from ahelm.core import Request, Response
 from ahelm.scoring.asr import normalise
 
@@ -94,7 +94,7 @@ class ReferenceModel:
 
     def _decode(self, request: Request) -> str:
         assert request.audio is not None
-        samples = decode(request.audio.read_verified(), str(request.audio.path))
+        samples = decode(model_wav(request.audio), str(request.audio.path))
         decoder = self._decoder()
         # pocketsphinx adapts its feature normalisation from one utterance to the next; reset it
         # so that every answer is the one a fresh decoder gives, whatever was decoded before.

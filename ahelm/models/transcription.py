@@ -72,8 +72,7 @@ class Transcript:
 
 def wav_bytes(clip: AudioClip) -> bytes:
     """The clip as 16 kHz mono WAV; AudioError if the file is missing or corrupt."""
-    samples = audio_codec.decode(clip.read_verified(), str(clip.path))
-    return audio_codec.to_wav_bytes(samples)
+    return audio_codec.model_wav(clip)
 
 
 class TranscriptionClient:
