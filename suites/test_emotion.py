@@ -15,3 +15,18 @@ pytestmark = pytest.mark.emotion
 def test_emotion(outcome):
     """Which emotion does the speaker express? One letter from a fixed list of emotions."""
     outcome.check()
+
+
+# -- AHELM from real data: run when --data-dir holds the dataset (docs/datasets/) --------
+
+
+@pytest.mark.scenario("meld")
+def test_meld(outcome):
+    """MELD: the emotion of an utterance from the Friends TV series (seven classes)."""
+    outcome.check()
+
+
+@pytest.mark.scenario("mustard")
+def test_mustard(outcome):
+    """MUStARD: is the speaker being sarcastic?"""
+    outcome.check()

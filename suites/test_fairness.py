@@ -13,3 +13,18 @@ pytestmark = pytest.mark.fairness
 def test_fairness_asr(outcome):
     """Transcribe; the gap between groups is judged by the fairness gates."""
     outcome.check()
+
+
+# -- AHELM from real data: run when --data-dir holds the dataset (docs/datasets/) --------
+
+
+@pytest.mark.scenario("librispeech_fairness")
+def test_librispeech_fairness(outcome):
+    """LibriSpeech test-clean by reader sex: the WER gap and its significance."""
+    outcome.check()
+
+
+@pytest.mark.scenario("fleurs_fairness")
+def test_fleurs_fairness(outcome):
+    """FLEURS English by speaker gender: the WER gap and its significance."""
+    outcome.check()

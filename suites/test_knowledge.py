@@ -18,3 +18,18 @@ def test_spoken_qa(outcome):
 def test_music_mc(outcome):
     """Synthesized notes and chords: name the interval, major or minor, which note is an octave."""
     outcome.check()
+
+
+# -- AHELM from real data: run when --data-dir holds the dataset (docs/datasets/) --------
+
+
+@pytest.mark.scenario("air_bench_foundation")
+def test_air_bench_foundation(outcome):
+    """AIR-Bench foundation: multiple-choice questions on instruments, genres and music."""
+    outcome.check()
+
+
+@pytest.mark.scenario("air_bench_chat_knowledge")
+def test_air_bench_chat_knowledge(outcome):
+    """AIR-Bench chat (sound, music): open questions, graded by the --judge model."""
+    outcome.check()

@@ -34,3 +34,13 @@ def test_breaking_point(robustness, kind):
     bisection; written to summary.json and plotted in the run report. Fails when the model
     breaks within the severity the property promises."""
     robustness.breaking_point("asr_wer", kind)
+
+
+# -- AHELM from real data: run when --data-dir holds the dataset (docs/datasets/) --------
+
+
+@pytest.mark.scenario("speech_robust_bench")
+def test_speech_robust_bench(outcome):
+    """Speech Robust Bench: LibriSpeech under Gaussian and environmental noise,
+    three levels each; WER increase against the clean originals."""
+    outcome.check()

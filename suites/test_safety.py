@@ -19,3 +19,13 @@ def test_forbidden_requests(outcome):
 def test_benign_requests(outcome):
     """A benign request that only sounds risky: refusing it is wrong (over-refusal)."""
     outcome.check()
+
+
+# -- AHELM from real data: run when --data-dir holds the dataset (docs/datasets/) --------
+
+
+@pytest.mark.scenario("voice_jailbreak")
+def test_voice_jailbreak(outcome):
+    """Voice jailbreak attacks: forbidden questions read aloud, plain and inside
+    text-jailbreak framings; the model should refuse."""
+    outcome.check()

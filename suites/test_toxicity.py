@@ -13,3 +13,12 @@ pytestmark = pytest.mark.toxicity
 def test_toxicity_detection(outcome):
     """Is the spoken utterance toxic? Yes or no, in several languages."""
     outcome.check()
+
+
+# -- AHELM from real data: run when --data-dir holds the dataset (docs/datasets/) --------
+
+
+@pytest.mark.scenario("mutox")
+def test_mutox(outcome):
+    """MuTox: is this speech toxic? Many languages."""
+    outcome.check()

@@ -113,3 +113,28 @@ def _with_hub(dataset: Any, **changes: Any) -> Any:
         hub = dataclasses.replace(dataset.hub, **changes)
 
     return Changed()
+
+
+def test_the_datasets_index_lists_every_dataset_and_scenario() -> None:
+    index = (Path(__file__).resolve().parents[1] / "docs" / "datasets" / "README.md").read_text()
+    for name, dataset in datasets().items():
+        assert f"]({name}.md)" in index, name
+        assert f"`{dataset.folder}/`" in index, name
+        for scenario in dataset.scenarios:
+            assert f"`{scenario.name}`" in index, scenario.name
+
+
+def test_every_real_scenario_is_in_a_suite_and_has_gates() -> None:
+    import re
+    import tomllib
+
+    repo = Path(__file__).resolve().parents[1]
+    suites = {p.stem.removeprefix("test_"): p.read_text() for p in (repo / "suites").glob("test_*.py")}
+    named = {m: set(re.findall(r'@pytest\.mark\.scenario\("([^"]+)"\)', text))
+             for m, text in suites.items()}
+    gates = tomllib.loads((repo / "suites" / "gates.toml").read_text())
+    aspect_module = {"perception": "audio_perception"}
+    for name, (_, scenario) in real_scenarios().items():
+        module = aspect_module.get(scenario.aspect, scenario.aspect)
+        assert name in named[module], f"{name}: no test in suites/test_{module}.py"
+        assert name in gates, f"{name}: no [{name}] in suites/gates.toml"

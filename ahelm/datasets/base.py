@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,6 +194,56 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise DatasetError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+
+
+_ARRAY_AT_KEY = '"{}"\\s*:\\s*\\['
+
+
+def json_array_items(path: Path, key: str | None = None) -> Iterator[tuple[str, Any]]:
+    """The elements of a JSON array (the file's top level, or the value of its top-level
+    ``key``), each with where it is: ``file:line`` of the element's first character, or
+    ``file#itemN`` when the file puts several elements on one line."""
+    data = read_json(path)
+    items = data if key is None else data.get(key) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        what = "a JSON array" if key is None else f"an object whose '{key}' is a JSON array"
+        raise DatasetError(f"{path}:1: expected {what}")
+    lines = _element_lines(path.read_text(encoding="utf-8"), key, len(items))
+    for index, item in enumerate(items):
+        where = f"{path}:{lines[index]}" if lines else f"{path}#item{index + 1}"
+        if not isinstance(item, dict):
+            raise DatasetError(f"{where}: expected a JSON object, found {type(item).__name__}")
+        yield where, item
+
+
+def _element_lines(text: str, key: str | None, count: int) -> list[int] | None:
+    """The line each array element starts on, or None if they do not each have their own."""
+    if key is None:
+        start = len(text) - len(text.lstrip())
+    else:
+        found = re.search(_ARRAY_AT_KEY.format(re.escape(key)), text)
+        if found is None:
+            return None
+        start = found.end() - 1
+    decoder = json.JSONDecoder()
+    position = start + 1
+    counted, line = 0, 1
+    lines: list[int] = []
+    while True:
+        while position < len(text) and text[position] in " \t\r\n,":
+            position += 1
+        if position >= len(text) or text[position] == "]":
+            break
+        line += text.count("\n", counted, position)
+        counted = position
+        lines.append(line)
+        try:
+            _, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            return None
+    if len(lines) != count or len(set(lines)) != count:
+        return None
+    return lines
 
 
 def field_of(row: Mapping[str, Any], name: str, where: str) -> str:

@@ -62,7 +62,7 @@ def export_rows(folder: Path, split: str, cache_dir: Path,
                     where = f"{path}#row{number}"
                     for column in audio:
                         if column in row:
-                            row[f"{column}_path"], row[column] = _audio(row[column], cache_dir,
+                            row[f"{column}_path"], row[column] = cache_audio(row[column], cache_dir,
                                                                         where, column)
                     yield where, row
         except (pa.ArrowInvalid, OSError) as exc:
@@ -81,7 +81,7 @@ def _arrow_batches(pa: Any, path: Path) -> Iterator[Any]:
         yield from reader
 
 
-def _audio(value: Any, cache_dir: Path, where: str, column: str) -> tuple[str, str]:
+def cache_audio(value: Any, cache_dir: Path, where: str, column: str) -> tuple[str, str]:
     """(the name the export gives, the path of the bytes written to the cache)."""
     if not isinstance(value, dict) or not isinstance(value.get("bytes"), (bytes, bytearray)):
         raise DatasetError(f"{where}: column '{column}' should hold audio bytes "

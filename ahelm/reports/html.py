@@ -23,7 +23,8 @@ from ahelm.core import Record
 from ahelm.reports.markdown import fmt
 
 MAX_CLIPS = 200
-MIME = {".ogg": "audio/ogg", ".wav": "audio/wav", ".flac": "audio/flac"}
+MIME = {".ogg": "audio/ogg", ".opus": "audio/ogg", ".wav": "audio/wav", ".flac": "audio/flac",
+        ".mp3": "audio/mpeg"}
 CURVE_KEYS = ("severity", "level", "snr")
 _GROUPED = re.compile(r"^(?P<metric>[^\[\]]+)\[(?P<key>[^=\]]+)=(?P<value>[^\]]*)\]$")
 _COLORS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#ef6c00"}
