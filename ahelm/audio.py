@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from ahelm.core import AUDIO_PIPELINE_VERSION, AudioClip, AudioError
 
@@ -47,6 +46,8 @@ def decode(data: bytes, source: str) -> np.ndarray:
         raise AudioError(f"audio file {source} contains NaN or infinite samples")
     mono = samples.mean(axis=1, dtype=np.float32)
     if rate != SAMPLE_RATE:
+        from scipy.signal import resample_poly  # ~0.4 s to import: only when resampling
+
         common = gcd(int(rate), SAMPLE_RATE)
         mono = resample_poly(mono, SAMPLE_RATE // common, int(rate) // common).astype(np.float32)
     return np.asarray(mono, dtype=np.float32)
@@ -94,6 +95,8 @@ class WavCache:
     def __init__(self, folder: Path, max_bytes: int) -> None:
         self.folder = folder
         self.max_bytes = max_bytes
+        self.written = 0
+        """Files this process added: ``trim`` has nothing to do when it added none."""
 
     def _path(self, clip: AudioClip) -> Path:
         key = f"{clip.identity}-p{AUDIO_PIPELINE_VERSION}"
@@ -113,16 +116,23 @@ class WavCache:
             partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
             partial.write_bytes(wav)
             partial.replace(path)
+            self.written += 1
         except OSError:
             pass  # a read-only or full disk costs speed, never an answer
         return wav
 
-    def trim(self) -> int:
-        """Remove the oldest files until the folder is within ``max_bytes``; returns how many."""
-        try:
-            files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.folder.glob("*/*.wav")]
-        except OSError:
+    def trim(self, *, force: bool = False) -> int:
+        """Remove the oldest files until the folder is within ``max_bytes``; returns how many.
+        Only after this process wrote files (a run that wrote none cannot have grown it)."""
+        if not (self.written or force):
             return 0
+        files = []
+        for path in self.folder.glob("*/*.wav"):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            files.append((stat.st_mtime, stat.st_size, path))
         total = sum(size for _, size, _ in files)
         removed = 0
         for _, size, path in sorted(files, key=lambda f: f[0]):

@@ -65,12 +65,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "robustness_property: a hypothesis property over perturbed audio"
     )
+    _prefer_worksteal(config)
     from ahelm.session import AhelmSession
 
     session = AhelmSession.from_config(config)
     session.register_hypothesis_profiles()
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ahelm-session")
+
+
+def _prefer_worksteal(config: pytest.Config) -> None:
+    """Under ``-n`` without an explicit ``--dist``, use xdist's worksteal scheduling: it gives
+    each worker a contiguous block of tests, the block whose requests that worker's dispatcher
+    sends first, so tests find their answers ready (xdist's default, load, deals tests out in
+    an order no prefetch can follow). ``--dist load`` or any other choice is respected."""
+    if getattr(config.option, "dist", "no") != "load":
+        return
+    import os
+    import shlex
+
+    words = [*config.invocation_params.args, *shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))]
+    words += [str(w) for w in config.getini("addopts")]
+    if not any(w == "-d" or w == "--dist" or str(w).startswith("--dist=") for w in words):
+        config.option.dist = "worksteal"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -183,18 +183,26 @@ class AhelmSession:
         """Add the gate items of every scenario that is still selected, and plan the requests."""
         self.real_data.deselect(self.config, items)
         modules: dict[str, pytest.Module] = {}
-        for item in items:
+        last: dict[str, int] = {}
+        for index, item in enumerate(items):
             instance = _instance_of(item)
             if instance is not None:
                 self._plan.append(instance)
+                last[instance.scenario] = index
                 module = item.getparent(pytest.Module)
                 if module is not None:
                     modules.setdefault(instance.scenario, module)
+        # Each scenario's gates go right after its last instance test: they then score while
+        # the requests of later scenarios are still in flight, not all at the end of the run.
+        gates_after: dict[int, list[pytest.Item]] = {}
         for name, module in modules.items():
             scenario = self._scenarios[name]
             self._plan.extend(scenario.select(self.suite_size))
-            for gate in self.policy.gates(name, self.baseline):
-                items.append(GateItem.for_gate(module, gate, scenario.spec.aspect))
+            gates_after[last[name]] = [GateItem.for_gate(module, gate, scenario.spec.aspect)
+                                       for gate in self.policy.gates(name, self.baseline)]
+        if gates_after:
+            items[:] = [placed for index, item in enumerate(items)
+                        for placed in (item, *gates_after.get(index, ()))]
         self.progress.planned(len(items))
         if self._plan and self._model is None:
             self._model = self._build_model()
@@ -219,6 +227,9 @@ class AhelmSession:
         if self._dispatcher is None:
             self._dispatcher = self._new_dispatcher(self._model or self._build_model())
             self._dispatcher.prefetch(self._planned_requests(self._worker_slot()[0]))
+            from ahelm.scoring.toxicity import preload
+
+            preload()
         return self._dispatcher
 
     def _new_dispatcher(self, model: Model) -> Any:
@@ -253,6 +264,8 @@ class AhelmSession:
                 unique.append(Request.for_instance(instance))
         _, index = self._worker_slot()
         if workers > 1 and unique:
+            # xdist's worksteal scheduling (ahelm's default, see plugin.py) gives each worker a
+            # contiguous block of the tests: each worker asks for its block's requests first.
             start = len(unique) * index // workers
             unique = unique[start:] + unique[:start]
         return unique
@@ -403,9 +416,9 @@ class AhelmSession:
                 self.config.workeroutput["ahelm_dispatch"] = stats  # type: ignore[attr-defined]
             else:
                 self.collector.add_worker_stats(stats)
+        if self.wav_cache is not None:
+            self.wav_cache.trim()
         if not self.is_worker:
-            if self.wav_cache is not None:
-                self.wav_cache.trim()
             status = self.collector.finish(session, exitstatus)
             if status is not None:
                 session.exitstatus = status

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-from scipy import stats
 
-from ahelm.scoring.stats import finite_or_none
+from ahelm.scoring.stats import finite_or_none, scipy_stats
 
 ALTERNATIVES = ("two-sided", "greater", "less")
 
@@ -137,7 +136,7 @@ def compare_paired(
         p = (
             1.0
             if discordant == 0
-            else float(stats.binomtest(only_b, discordant, 0.5, alternative=alternative).pvalue)
+            else float(scipy_stats().binomtest(only_b, discordant, 0.5, alternative=alternative).pvalue)
         )
         # The conditional odds ratio b-only / a-only, with 0.5 added to both when one is 0
         # so it stays finite (no discordant pairs gives 1).
@@ -156,11 +155,11 @@ def compare_paired(
         # them, and scipy corrects the normal approximation for them: it keeps the size
         # right when half the pairs tie at WER 0, where "zsplit" overstates the variance
         # (conservative) and "wilcox" re-ranks as if the ties did not exist.
-        p = float(stats.wilcoxon(d, zero_method="pratt", alternative=alternative).pvalue)
+        p = float(scipy_stats().wilcoxon(d, zero_method="pratt", alternative=alternative).pvalue)
         # Matched-pairs rank-biserial: (R+ - R-) over the rank sum of all n pairs, ranking
         # |d| with the zeros (as in the test). Without zeros this is the textbook r; pairs
         # that tie pull it toward 0 instead of being ignored.
-        ranks = stats.rankdata(np.abs(d))
+        ranks = scipy_stats().rankdata(np.abs(d))
         effect = float((ranks[d > 0].sum() - ranks[d < 0].sum()) / (n * (n + 1) / 2))
     return Comparison(
         "wilcoxon signed-rank", True, n, n, mean_a, mean_b, mean_b - mean_a, p, alternative,
@@ -180,7 +179,7 @@ def compare_unpaired(
         hits_a, hits_b = float(x.sum()), float(y.sum())
         table = np.array([[hits_b, n_b - hits_b], [hits_a, n_a - hits_a]], dtype=np.int64)
         # Rows b then a, so an odds ratio above 1 (alternative "greater") means b is larger.
-        p = float(stats.fisher_exact(table, alternative=alternative).pvalue)
+        p = float(scipy_stats().fisher_exact(table, alternative=alternative).pvalue)
         effect = _odds_ratio(hits_b, n_b - hits_b, hits_a, n_a - hits_a)
         return Comparison(
             "fisher exact", False, n_a, n_b, mean_a, mean_b, mean_b - mean_a, p, alternative,
@@ -190,7 +189,7 @@ def compare_unpaired(
     if np.all(np.concatenate([x, y]) == x[0]):
         p, effect = 1.0, 0.0  # every value ties: no evidence either way (scipy gives NaN)
     else:
-        result = stats.mannwhitneyu(y, x, alternative=alternative)
+        result = scipy_stats().mannwhitneyu(y, x, alternative=alternative)
         p = float(result.pvalue)
         # U counts the (b, a) pairs where b is larger (ties count 1/2); r = P(b>a) - P(b<a).
         effect = float(2 * result.statistic / (n_a * n_b) - 1)

@@ -9,6 +9,8 @@ from a seed, so a report's failing case can be replayed anywhere.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import importlib.metadata
 import math
 import random
 from collections.abc import Callable, Iterator, Sequence
@@ -16,11 +18,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import audiomentations as am
 import numpy as np
-from audiomentations.augmentations.add_color_noise import NOISE_COLOR_DECAYS
 
 from ahelm.audio import SAMPLE_RATE
+
+
+class _LazyAudiomentations:
+    """audiomentations, imported when a perturbation is first built: importing it (and the
+    scipy it pulls in) costs every pytest process ~0.3 s before its first request otherwise."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module("audiomentations"), name)
+
+
+am: Any = _LazyAudiomentations()
 
 
 class Transform(Protocol):
@@ -130,8 +141,11 @@ def _band_words(octaves: float) -> str:
     return f"band-pass {low:.0f}-{high:.0f} Hz ({octaves:.2f} octaves)"
 
 
-def _color_noise(decay: float) -> Callable[[float], Transform]:
+def _color_noise(color: str) -> Callable[[float], Transform]:
     def build(snr: float) -> Transform:
+        from audiomentations.augmentations.add_color_noise import NOISE_COLOR_DECAYS
+
+        decay = NOISE_COLOR_DECAYS[color]
         transform: Transform = am.AddColorNoise(
             min_snr_db=snr, max_snr_db=snr, min_f_decay=decay, max_f_decay=decay,
             p_apply_a_weighting=0.0, p=1.0,
@@ -170,9 +184,9 @@ KINDS: dict[str, Kind] = _register(
          lambda v: am.AddGaussianSNR(min_snr_db=v, max_snr_db=v, p=1.0),
          "white noise at {v:.1f} dB SNR"),
     Kind("pink_noise", "pink noise", "snr", "dB", 40.0, 0.0,
-         _color_noise(NOISE_COLOR_DECAYS["pink"]), "pink noise at {v:.1f} dB SNR"),
+         _color_noise("pink"), "pink noise at {v:.1f} dB SNR"),
     Kind("brown_noise", "brown noise", "snr", "dB", 40.0, 0.0,
-         _color_noise(NOISE_COLOR_DECAYS["brown"]), "brown noise at {v:.1f} dB SNR"),
+         _color_noise("brown"), "brown noise at {v:.1f} dB SNR"),
     Kind("low_pass", "low-pass", "cutoff", "Hz", 8000.0, 500.0,
          lambda v: am.LowPassFilter(min_cutoff_freq=v, max_cutoff_freq=v,
                                     min_rolloff=12, max_rolloff=12, zero_phase=True, p=1.0),
@@ -210,7 +224,7 @@ setting 12 dB/oct, run forward and backward, -6 dB at the edge): they change the
 not timing, so severity 0 stays near identity even sample by sample. MP3 uses the
 fast-mp3-augment backend (LAME, delay-compensated), reverberation pyroomacoustics."""
 
-PERTURBATION_VERSION = f"1/audiomentations-{am.__version__}"
+PERTURBATION_VERSION = f"1/audiomentations-{importlib.metadata.version('audiomentations')}"
 """Part of a perturbed clip's identity (and so of its cache key): bump when the same chain and
 seed could give different audio."""
 

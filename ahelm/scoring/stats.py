@@ -6,14 +6,24 @@ proportions get the exact (Clopper-Pearson) binomial interval.
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Sequence
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
+
+
+def scipy_stats() -> ModuleType:
+    """scipy.stats, imported on first use: it takes ~0.4 s, which every pytest process would
+    otherwise pay before sending its first request; the first metric pays it instead, while
+    requests are in flight (the toxicity preload thread imports it even earlier)."""
+    return importlib.import_module("scipy.stats")
+
+
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20250829
 
@@ -59,7 +69,7 @@ def ratio_of_sums(
     def statistic(n: np.ndarray, d: np.ndarray, axis: int = -1) -> np.ndarray:
         return np.asarray(n.sum(axis=axis) / np.maximum(d.sum(axis=axis), 1e-12))
 
-    result = stats.bootstrap(
+    result = scipy_stats().bootstrap(
         (num, den),
         statistic,
         paired=True,
@@ -77,7 +87,7 @@ def proportion(successes: int, total: int, *, lower_is_better: bool = False) -> 
     """A rate of yes/no outcomes with its exact (Clopper-Pearson) interval."""
     if total == 0:
         return Metric(float("nan"), float("nan"), float("nan"), 0, lower_is_better, "exact")
-    interval = stats.binomtest(successes, total).proportion_ci(CONFIDENCE, method="exact")
+    interval = scipy_stats().binomtest(successes, total).proportion_ci(CONFIDENCE, method="exact")
     return Metric(
         successes / total, float(interval.low), float(interval.high), total, lower_is_better,
         "proportion, clopper-pearson exact",
