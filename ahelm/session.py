@@ -92,6 +92,8 @@ class AhelmSession:
         self._plan: list[Instance] = []
         self._records: dict[tuple[str, str], Record] = {}
         self._results: dict[str, ScenarioResults] = {}
+        self._metrics_sent: set[str] = set()
+        self._preloaded = False
         self._dispatcher: Any = None
         self._model: Model | None = None
         self.judge_config: ModelConfig | None = None
@@ -355,6 +357,15 @@ class AhelmSession:
             report.longrepr = str(call.excinfo.value)
         if isinstance(item, GateItem) and report.when == "call" and item.result is not None:
             report.ahelm_gate = item.result.to_json()  # type: ignore[attr-defined]
+            name = item.result.scenario
+            if name in self._results and name not in self._metrics_sent:
+                from ahelm.reports.summary import metrics_key
+
+                self._metrics_sent.add(name)
+                results = self._results[name]
+                report.ahelm_metrics = (  # type: ignore[attr-defined]
+                    name, metrics_key(results.records),
+                    {key: metric.to_json() for key, metric in results.metrics.items()})
         if report.when == "call":
             from ahelm.robustness.fixture import BREAKING_KEY, PROPERTY_KEY
 
@@ -394,6 +405,13 @@ class AhelmSession:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.progress.planned(len(ids))
+        if not self._preloaded:
+            # The controller scores every answer's toxicity when it writes the run: load the
+            # classifier now, while the workers' requests are in flight.
+            from ahelm.scoring.toxicity import preload
+
+            self._preloaded = True
+            preload()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:

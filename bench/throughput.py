@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -66,6 +65,8 @@ class Endpoint:
         self.max_in_flight = 0
         self.served = 0
         self.rejected = 0
+        self.first_at: float | None = None
+        self.last_at: float | None = None
         self.loop = asyncio.new_event_loop()
         self.server = self.loop.run_until_complete(
             asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=512))
@@ -82,6 +83,8 @@ class Endpoint:
                     if name.strip().lower() == b"content-length":
                         length = int(value)
                 await reader.readexactly(length)
+                if self.first_at is None:
+                    self.first_at = time.perf_counter()
                 if self.in_flight >= self.limit:
                     self.rejected += 1
                     writer.write(self._reply(429, self.BUSY, b"Retry-After: 1\r\n"))
@@ -94,6 +97,7 @@ class Endpoint:
                 finally:
                     self.in_flight -= 1
                     self.served += 1
+                    self.last_at = time.perf_counter()
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
             pass
         finally:
@@ -111,6 +115,7 @@ class Endpoint:
 
     def reset(self) -> None:
         self.max_in_flight = self.served = self.rejected = 0
+        self.first_at = self.last_at = None
 
     def __enter__(self) -> Endpoint:
         self.thread.start()
@@ -170,17 +175,32 @@ def test_instance(instance):
 '''
 
 
+PEAK_WRAPPER = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:]).returncode\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+"""Runs the command and prints the max RSS (KiB) of the largest process in its tree (pytest and
+its xdist workers): per run, not the running maximum this script's own rusage would give."""
+
+
 def run(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, max RSS (MB) of the largest child, and the output's last lines."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    """Wall seconds, max RSS (MB) of the largest process, and the output's last lines."""
+    global STARTED
+    started = STARTED = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, *command], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
     wall = time.perf_counter() - started
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-3:])
+    *rest, peak = done.stderr.strip().splitlines() or ["0"]
+    tail = "\n".join((done.stdout + "\n".join(rest)).strip().splitlines()[-3:])
     if done.returncode not in (0, 1):
         raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{tail}")
-    return wall, max(rss, before) / 1024, tail
+    return wall, int(peak) / 1024, tail
+
+
+STARTED = 0.0
+"""When the last ``run`` started (perf_counter), to place the endpoint's first and last request."""
 
 
 def pytest_command(config: Path, report_dir: Path, workers: int) -> list[str]:
@@ -243,6 +263,18 @@ def bench_reports(count: int) -> tuple[float, float]:
     return write_s, board_s
 
 
+def measure(endpoint: Endpoint, config: Path, report_dir: Path, workers: int,
+            env: dict[str, str]) -> dict[str, float]:
+    """One run from a cold answer cache: wall, peak RSS, and where the wall time went."""
+    endpoint.reset()
+    wall, peak, _ = run(pytest_command(config, report_dir, workers), env)
+    first = (endpoint.first_at or STARTED) - STARTED
+    last = (endpoint.last_at or STARTED) - STARTED
+    return {"wall": wall, "rss": peak, "served": endpoint.served, "in_flight":
+            endpoint.max_in_flight, "startup": first, "requests": last - first,
+            "tail": wall - last, "instances": instances_in(report_dir)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per request")
@@ -250,39 +282,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per configuration (median)")
     parser.add_argument("--skip-naive", action="store_true")
     args = parser.parse_args(argv)
-    env = {**os.environ, "AHELM_BENCH_KEY": "bench-key", "AHELM_PROGRESS": "0"}
     work = Path(tempfile.mkdtemp(prefix="ahelm-bench-"))
-    rows: list[str] = []
+    env = {**os.environ, "AHELM_BENCH_KEY": "bench-key", "AHELM_PROGRESS": "0",
+           "AHELM_AUDIO_CACHE_DIR": str(work / "audio")}
+    print(f"L = {args.latency * 1000:.0f} ms, medians of {args.runs} runs, each from a cold "
+          f"answer cache; {os.cpu_count()} cores", flush=True)
+    best = float("inf")
     try:
         for limit in args.concurrency:
             with Endpoint(args.latency, limit) as endpoint:
                 config = write_config(work, endpoint.url, limit)
+                if limit == args.concurrency[0]:
+                    first = measure(endpoint, config, work / "first", 1, env)
+                    print(f"first run on this machine (every clip decoded, then kept in the WAV "
+                          f"cache), C={limit}, 1 proc: wall {first['wall']:.1f} s", flush=True)
                 for workers in (1, 2):
-                    walls, rss, served, peaks = [], [], 0, []
-                    for index in range(args.runs):
-                        report_dir = work / f"c{limit}-n{workers}-{index}"
-                        endpoint.reset()
-                        wall, peak, _ = run(pytest_command(config, report_dir, workers), env)
-                        walls.append(wall)
-                        rss.append(peak)
-                        served = endpoint.served
-                        peaks.append(endpoint.max_in_flight)
-                        n = instances_in(report_dir)
-                    floor = served * args.latency / limit
+                    results = [measure(endpoint, config, work / f"c{limit}-n{workers}-{i}",
+                                       workers, env) for i in range(args.runs)]
+                    med = {k: statistics.median(r[k] for r in results) for k in results[0]}
+                    floor = med["served"] * args.latency / limit
+                    best = min(best, med["wall"])
+                    print(f"C={limit:<3} {'-n 2' if workers > 1 else '1 proc':6} "
+                          f"N={med['instances']:.0f} requests={med['served']:.0f}  wall "
+                          f"{med['wall']:5.1f} s (startup {med['startup']:.1f} + requests "
+                          f"{med['requests']:.1f} + tail {med['tail']:.1f})  floor N·L/C "
+                          f"{floor:5.1f} s  ratio {med['wall'] / floor:4.2f}  max in flight "
+                          f"{max(r['in_flight'] for r in results):.0f}  peak RSS "
+                          f"{max(r['rss'] for r in results):.0f} MB", flush=True)
+                if limit == args.concurrency[0]:
+                    cached_dir = work / f"c{limit}-n1-0"
+                    walls = [run(pytest_command(config, cached_dir, 1), env)[0]
+                             for _ in range(args.runs)]
+                    n_cached = instances_in(cached_dir)
                     wall = statistics.median(walls)
-                    rows.append(
-                        f"C={limit:<3} {'-n 2' if workers > 1 else '1 proc':6} N={n} requests={served}"
-                        f"  wall {wall:6.1f} s  floor N·L/C {floor:5.1f} s  ratio "
-                        f"{wall / floor:4.2f}  max in flight {max(peaks)}  peak RSS {max(rss):.0f} MB")
-                    print(rows[-1], flush=True)
-                    if workers == 1 and limit == args.concurrency[0]:
-                        cached_dir = work / f"c{limit}-n1-0"
-                        wall, peak, _ = run(pytest_command(config, cached_dir, 1), env)
-                        n_cached = instances_in(cached_dir)
-                        rows.append(f"cached rerun (1 proc): {wall:.2f} s for {n_cached} instances"
-                                    f" = {1000 * wall / n_cached:.2f} ms per instance, "
-                                    f"peak RSS {peak:.0f} MB")
-                        print(rows[-1], flush=True)
+                    print(f"cached rerun (1 proc): {wall:.2f} s for {n_cached} instances = "
+                          f"{1000 * wall / n_cached:.2f} ms per instance (collection and "
+                          f"reports included)", flush=True)
                 if not args.skip_naive and limit == args.concurrency[0]:
                     suite = work / "naive"
                     suite.mkdir(exist_ok=True)
@@ -293,13 +328,12 @@ def main(argv: list[str] | None = None) -> int:
                     wall, _, _ = run([sys.executable, "-m", "pytest", str(suite), "-q", "-n", "2",
                                       "-p", "no:randomly", "-p", "no:cacheprovider",
                                       "--rootdir", str(suite), "-c", os.devnull], naive_env)
-                    rows.append(f"naive (blocking POST per test, -n 2): {wall:.1f} s for "
-                                f"{endpoint.served} requests")
-                    print(rows[-1], flush=True)
+                    print(f"naive (blocking POST per test, -n 2): {wall:.1f} s for "
+                          f"{endpoint.served} requests; ahelm's best median above is "
+                          f"{wall / best:.1f}x faster", flush=True)
         write_s, board_s = bench_reports(10_000)
-        rows.append(f"reports for 10,000 instances: run folder {write_s:.2f} s, "
-                    f"leaderboard of 3 runs {board_s:.2f} s")
-        print(rows[-1], flush=True)
+        print(f"reports for 10,000 instances: run folder {write_s:.2f} s, "
+              f"leaderboard of 3 runs {board_s:.2f} s", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -142,6 +142,15 @@ def test_xdist_gives_the_same_scores_without_double_calls(pytester: pytest.Pytes
     two = json.loads(next((pytester.path / "parallel" / "runs").glob("*/summary.json")).read_text())
     assert one["scenarios"] == two["scenarios"]
     assert one["gates"] == two["gates"]
+    # The summary reuses the metrics its gates computed (on the workers under -n 2): they are
+    # exactly what recomputing them from the run's records gives.
+    from ahelm.core import Record
+    from ahelm.scenarios.asr import AsrFamily
+
+    lines = next((pytester.path / "parallel" / "runs").glob("*/instances.jsonl")).read_text()
+    records = [Record.from_json(json.loads(line)) for line in lines.splitlines() if line]
+    recomputed = {k: m.to_json() for k, m in AsrFamily().metrics(records).items()}
+    assert two["scenarios"]["mini_asr"]["metrics"] == recomputed
     asked = [line.split()[1] for line in calls(pytester)]
     assert len(asked) == 48  # 24 instances, asked once per report dir (two separate caches)
     assert len(set(asked)) == 24 and all(asked.count(i) == 2 for i in set(asked))

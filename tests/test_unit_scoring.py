@@ -243,3 +243,21 @@ def test_proportion_of_nothing_is_nan() -> None:
     assert metric.n == 0
     assert metric.to_json()["value"] is None
     assert metric.to_json()["ci95"] == [None, None]
+
+
+
+def test_metrics_key_changes_with_what_metrics_depend_on() -> None:
+    from dataclasses import replace
+
+    from ahelm.core import Record
+    from ahelm.reports.summary import metrics_key
+
+    records = [Record(f"i{n}", "mini", "perception", "asr", "pass", "p", ("ref",), "out",
+                      {"wer": n / 10}, {"voice": "a"}, latency_s=0.1 * n) for n in range(4)]
+    key = metrics_key(records)
+    assert metrics_key(list(reversed(records))) == key
+    assert metrics_key([replace(r, latency_s=9.0, cached=True) for r in records]) == key
+    assert metrics_key(records[:3]) != key
+    assert metrics_key([replace(records[0], scores={"wer": 0.5}), *records[1:]]) != key
+    assert metrics_key([replace(records[0], status="fail"), *records[1:]]) != key
+    assert metrics_key([replace(records[0], groups={"voice": "b"}), *records[1:]]) != key

@@ -24,6 +24,7 @@ class RunCollector:
         self.started = time.time()
         self.records: dict[tuple[str, str], Record] = {}
         self.gates: dict[str, dict[str, Any]] = {}
+        self.metrics: dict[str, tuple[str, dict[str, Any]]] = {}
         self.properties: dict[str, dict[str, Any]] = {}
         self.breaking_points: dict[str, dict[str, Any]] = {}
         self.other_failures: list[str] = []
@@ -40,6 +41,10 @@ class RunCollector:
         gate = getattr(report, "ahelm_gate", None)
         if gate is not None:
             self.gates[gate["name"]] = gate
+            metrics = getattr(report, "ahelm_metrics", None)
+            if metrics is not None:
+                name, key, values = metrics
+                self.metrics[name] = (key, values)
             return
         found = getattr(report, "ahelm_property", None)
         if found is not None:
@@ -81,6 +86,7 @@ class RunCollector:
             dispatch=self.worker_stats,
             started=self.started,
             complete=complete,
+            known_metrics=self.metrics,
         )
         self.run_dir = write_run(
             self.session.report_dir / "runs" / self.session.run_id,

@@ -6,7 +6,7 @@ import platform
 import time
 from collections import Counter, defaultdict
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ahelm import __version__
 from ahelm.core import Record
@@ -39,6 +39,18 @@ def versions() -> dict[str, str]:
     return found
 
 
+def metrics_key(records: Sequence[Record]) -> str:
+    """A hash of everything a scenario's metrics depend on (ids, statuses, scores, groups,
+    pairs): equal keys, equal metrics, so metrics computed for the gates are not recomputed
+    for the summary, in this process or, under xdist, on the controller."""
+    import hashlib
+    import json
+
+    rows = sorted([r.instance_id, r.status, dict(r.scores), dict(r.groups), r.pair]
+                  for r in records)
+    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+
+
 def _counts(records: Sequence[Record]) -> dict[str, int]:
     counter = Counter(r.status for r in records)
     return {"pass": counter["pass"], "fail": counter["fail"], "error": counter["error"],
@@ -56,7 +68,10 @@ def build_summary(
     dispatch: Sequence[dict[str, int]],
     started: float,
     complete: bool,
+    known_metrics: Mapping[str, tuple[str, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
+    """``known_metrics``: scenario -> (metrics_key, metrics JSON) already computed for its
+    gates; used when the key matches the scenario's records here, recomputed otherwise."""
     by_scenario: dict[str, list[Record]] = defaultdict(list)
     for record in records:
         by_scenario[record.scenario].append(record)
@@ -65,13 +80,17 @@ def build_summary(
     for name in sorted(by_scenario):
         group = by_scenario[name]
         family = FAMILIES[group[0].family]
-        metrics = family.metrics(group)
+        known = (known_metrics or {}).get(name)
+        if known is not None and known[0] == metrics_key(group):
+            metrics_json = known[1]
+        else:
+            metrics_json = {key: metric.to_json() for key, metric in family.metrics(group).items()}
         scenarios[name] = {
             "aspect": group[0].aspect,
             "family": family.name,
             "instance_bar": group[0].bar,
             "counts": _counts(group),
-            "metrics": {key: metric.to_json() for key, metric in metrics.items()},
+            "metrics": metrics_json,
             "gates": [g["name"] for g in gates if g["scenario"] == name],
         }
         aspects[group[0].aspect]["scenarios"].append(name)
