@@ -122,7 +122,8 @@ class OpenAIChatModel:
     def _body(self, request: Request) -> bytes:
         if request.audio is None:
             return json.dumps(self._payload(request, None)).encode()
-        return json_with_blob(self._payload(request, BLOB), encode_audio(request.audio))
+        return json_with_blob(self._payload(request, BLOB),
+                              base64.b64encode(audio_codec.model_wav(request.audio)))
 
     def _payload(self, request: Request, b64: str | None) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
