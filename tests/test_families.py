@@ -577,6 +577,54 @@ def test_an_out_of_form_judge_answer_is_an_instance_error(
     assert info.value.raw == "It mostly refused."
 
 
+# -- open answers (judged) ------------------------------------------------------------------------
+
+OPEN_ROW = clip_fields(question="Describe the sounds in this clip.",
+                       answers=["a dog barks twice near a busy road", "traffic and a barking dog"])
+
+
+def test_open_answer_is_graded_by_the_judge(tmp_path: Path,
+                                            make_judge: Callable[[str], Judge]) -> None:
+    from ahelm.scenarios.open_answer import OpenAnswerFamily
+
+    family = OpenAnswerFamily()
+    instance = family.instance(make_spec(tmp_path, "open_answer", options={"max_tokens": 200}),
+                               OPEN_ROW, WHERE)
+    assert instance.prompt == "Describe the sounds in this clip." and instance.max_tokens == 200
+    ScriptedJudge.prompts.clear()
+    four = family.score(instance, "A dog is barking by a road.", make_judge("Score: 4"))
+    assert four["judge_score"] == 4.0 and four["correct"] == 1.0 and four["judged_by_model"] == 1.0
+    (prompt,) = ScriptedJudge.prompts
+    assert "traffic and a barking dog" in prompt and "A dog is barking by a road." in prompt
+    three = family.score(instance, "Some noise.", make_judge("Score: 3"))
+    assert three["correct"] == 0.0
+    with pytest.raises(ModelCallError, match="not 'Score: N'"):
+        family.score(instance, "Some noise.", make_judge("I would say four"))
+    records = [make_record(instance, family, "x", scores=four),
+               make_record(instance, family, "y", scores=three)]
+    metrics = family.metrics(records)
+    assert metrics["judge_score"].value == pytest.approx(3.5)
+    assert metrics["accuracy"].value == pytest.approx(0.5)
+
+
+def test_open_answer_without_a_judge_uses_the_chrf_proxy(tmp_path: Path) -> None:
+    from ahelm.scenarios.open_answer import OpenAnswerFamily
+
+    family = OpenAnswerFamily()
+    instance = family.instance(make_spec(tmp_path, "open_answer"), OPEN_ROW, WHERE)
+    assert instance.max_tokens == 50
+    close = family.score(instance, "traffic and a barking dog", None)
+    far = family.score(instance, "a violin solo in a concert hall", None)
+    assert close["chrf"] == pytest.approx(100.0) and close["correct"] == 1.0
+    assert far["chrf"] < 40 and far["correct"] == 0.0
+    assert "judge_score" not in close and close["judged_by_model"] == 0.0
+    metrics = family.metrics([make_record(instance, family, "a", scores=close)])
+    assert "judge_score" not in metrics and metrics["chrf"].value == pytest.approx(100.0)
+    with pytest.raises(ScenarioError) as info:
+        family.instance(make_spec(tmp_path, "open_answer"), without(OPEN_ROW, "question"), WHERE)
+    assert_names(info, "question")
+
+
 # -- ASR ------------------------------------------------------------------------------------------
 
 ASR_ROW = clip_fields(transcript="The cat sat on the mat", voice="ann")
