@@ -146,47 +146,66 @@ def need_file(path: Path, what: str, dataset: Dataset) -> Path:
     return path
 
 
-def read_tsv(path: Path, *, header: bool = True,
-             columns: Iterable[str] = ()) -> Iterator[tuple[str, Row]]:
+def read_tsv(path: Path, *, header: bool = True, columns: Iterable[str] = (),
+             quoted: bool = False, escapechar: str | None = None,
+             errors: str = "strict") -> Iterator[tuple[str, Row]]:
     """Rows of a tab-separated file as dicts, with ``file:line`` for errors.
 
-    With ``header`` the first line names the columns, and every name in ``columns`` must be
-    among them; without it ``columns`` names the fields in order (extra fields are kept as
-    ``_5``, ``_6``...). Quoting is off: these corpora put bare quotes inside transcripts."""
+    With ``header`` the first line names the columns and every name in ``columns`` must be
+    among them; a short row gets empty fields (a required one is then reported by name), a long
+    row is an error. Without it ``columns`` names the fields in order; a short row is an error
+    and extra fields are kept as ``_5``, ``_6``...
+
+    The dialects differ by corpus: quoting is off by default (LibriSpeech-style corpora put bare
+    quotes inside transcripts); ``quoted`` reads double-quoted fields as pandas writes them
+    (MuTox); ``escapechar`` is CoVoST's and Common Voice's backslash. ``errors="replace"`` keeps
+    rows whose unused text has bytes that are not UTF-8."""
     wanted = list(columns)
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        names = wanted
-        for number, fields in enumerate(reader, start=1):
-            if header and number == 1:
-                names = [f.strip() for f in fields]
-                missing = [c for c in wanted if c not in names]
-                if missing:
-                    raise DatasetError(f"{path}:1: missing column(s) {', '.join(missing)}; "
-                                       f"found {', '.join(names)}")
-                continue
-            if not fields or not any(f.strip() for f in fields):
-                continue
-            if len(fields) < len(names):
-                raise DatasetError(f"{path}:{number}: expected {len(names)} tab-separated "
-                                   f"fields ({', '.join(names)}), found {len(fields)}")
-            row = dict(zip(names, fields[:len(names)], strict=True))
-            row.update({f"_{i}": v for i, v in enumerate(fields) if i >= len(names)})
-            yield f"{path}:{number}", row
+    with path.open(encoding="utf-8", errors=errors, newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t", escapechar=escapechar,
+                            quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE)
+        names = [] if header else wanted
+        try:
+            for fields in reader:
+                where = f"{path}:{reader.line_num}"
+                if header and not names:
+                    names = [f.strip() for f in fields] or [""]
+                    missing = [c for c in wanted if c not in names]
+                    if missing:
+                        raise DatasetError(f"{where}: missing column(s) {', '.join(missing)}; "
+                                           f"found {', '.join(n for n in names if n) or 'nothing'}")
+                    continue
+                if not any(f.strip() for f in fields):
+                    continue
+                if len(fields) > len(names) if header else len(fields) < len(names):
+                    raise DatasetError(f"{where}: expected {len(names)} tab-separated fields "
+                                       f"({', '.join(names)}), found {len(fields)}")
+                padded = fields + [""] * (len(names) - len(fields))
+                row = dict(zip(names, padded[:len(names)], strict=True))
+                row.update({f"_{i}": v for i, v in enumerate(fields) if i >= len(names)})
+                yield where, row
+        except csv.Error as exc:
+            raise DatasetError(f"{path}:{reader.line_num}: not valid TSV ({exc})") from None
 
 
-def read_csv(path: Path, columns: Iterable[str] = ()) -> Iterator[tuple[str, Row]]:
-    """Rows of a CSV file with a header, with ``file:line`` for errors (quoted fields allowed)."""
+def read_csv(path: Path, columns: Iterable[str] = (), *,
+             errors: str = "strict") -> Iterator[tuple[str, Row]]:
+    """Rows of a CSV file with a header, with ``file:line`` for errors (quoted fields allowed).
+    ``errors="replace"`` keeps rows whose unused text has bytes that are not UTF-8."""
     wanted = list(columns)
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    with path.open(encoding="utf-8-sig", errors=errors, newline="") as handle:
         reader = csv.DictReader(handle)
         names = [n.strip() for n in reader.fieldnames or []]
         missing = [c for c in wanted if c not in names]
         if missing:
             raise DatasetError(f"{path}:1: missing column(s) {', '.join(missing)}; "
                                f"found {', '.join(names)}")
-        for row in reader:
-            yield f"{path}:{reader.line_num}", {k.strip(): v for k, v in row.items() if k}
+        try:
+            for row in reader:
+                yield f"{path}:{reader.line_num}", {
+                    k.strip(): v for k, v in row.items() if isinstance(k, str) and k}
+        except csv.Error as exc:
+            raise DatasetError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
 
 
 def read_json(path: Path) -> Any:

@@ -24,9 +24,8 @@ export.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 from ahelm.datasets.base import (
     Dataset,
@@ -37,6 +36,7 @@ from ahelm.datasets.base import (
     Row,
     field_of,
     need_file,
+    read_tsv,
 )
 from ahelm.datasets.hf import export_rows, has_export
 
@@ -96,13 +96,13 @@ class CoVoST2(Dataset):
         return None
 
     def _split(self, path: Path, source: str) -> Iterator[tuple[str, Row]]:
-        for where, fields in read_escaped_tsv(path, ("path", "sentence", "translation")):
+        for where, fields in _tsv(path, "path", "sentence", "translation"):
             yield where, self._row(source, fields, fields, where, self._clips(path, source))
 
     def _full(self, path: Path, source: str) -> Iterator[tuple[str, Row]]:
         clips = self._clips(path, source)
         with_sentence: dict[str, Row] | None = None
-        for where, fields in read_escaped_tsv(path, ("path", "translation", "split")):
+        for where, fields in _tsv(path, "path", "translation", "split"):
             if fields["split"].strip() != TEST:
                 continue
             text: Row = fields
@@ -121,7 +121,7 @@ class CoVoST2(Dataset):
     def _validated(self, path: Path) -> dict[str, Row]:
         need_file(path, "Common Voice 4's validated.tsv of the source language", self)
         return {fields["path"].strip(): fields
-                for _, fields in read_escaped_tsv(path, ("path", "sentence"))}
+                for _, fields in _tsv(path, "path", "sentence")}
 
     @staticmethod
     def _clips(tsv: Path, source: str) -> Path:
@@ -147,30 +147,10 @@ class CoVoST2(Dataset):
                           "speaker": str(fields.get("client_id") or "")}
 
 
-def read_escaped_tsv(path: Path, columns: Iterable[str]) -> Iterator[tuple[str, Row]]:
-    """Rows of a CoVoST / Common Voice TSV (header, tabs, no quoting, backslash escapes), with
-    ``file:line``; every name in ``columns`` must be in the header. A short row gets empty
-    fields (a required one is then reported by name); a long row is an error."""
-    wanted = list(columns)
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
-        names: list[str] = []
-        for fields in reader:
-            where = f"{path}:{reader.line_num}"
-            if not names:
-                names = [f.strip() for f in fields]
-                missing = [c for c in wanted if c not in names]
-                if missing:
-                    raise DatasetError(f"{where}: missing column(s) {', '.join(missing)}; "
-                                       f"found {', '.join(names)}")
-                continue
-            if not any(f.strip() for f in fields):
-                continue
-            if len(fields) > len(names):
-                raise DatasetError(f"{where}: expected {len(names)} tab-separated fields "
-                                   f"({', '.join(names)}), found {len(fields)}")
-            yield where, dict(zip(names, fields + [""] * (len(names) - len(fields)),
-                                  strict=True))
+def _tsv(path: Path, *columns: str) -> Iterator[tuple[str, Row]]:
+    """CoVoST's and Common Voice's TSVs: a header, no quoting, backslash escapes (as the
+    CoVoST scripts read them)."""
+    return read_tsv(path, columns=columns, escapechar="\\")
 
 
 DATASET = CoVoST2()

@@ -16,7 +16,6 @@ The clips are video: ahelm reads ``dia<D>_utt<U>.wav`` (or ``.flac``) converted 
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Iterator
 
@@ -30,6 +29,7 @@ from ahelm.datasets.base import (
     audio_file,
     field_of,
     need_file,
+    read_csv,
 )
 
 CSV_NAME = "test_sent_emo.csv"
@@ -72,7 +72,7 @@ class Meld(Dataset):
         table = need_file(context.root / CSV_NAME, "MELD's test annotations", self)
         clips = self._clip_folder(context.root)
         found: list[tuple[tuple[int, int], str, Row]] = []
-        for where, record in _read_csv(table, _COLUMNS):
+        for where, record in read_csv(table, _COLUMNS, errors="replace"):
             emotion = field_of(record, "Emotion", where).lower()
             if emotion not in EMOTIONS:
                 raise DatasetError(f"{where}: field 'Emotion' is {emotion!r}, not one of "
@@ -122,24 +122,6 @@ def _number(record: Row, name: str, where: str) -> int:
     if not value.isdigit():
         raise DatasetError(f"{where}: field '{name}' should be a whole number, found {value!r}")
     return int(value)
-
-
-def _read_csv(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[str, Row]]:
-    """Rows of MELD's CSV with ``file:line``. Its utterances carry stray Windows-1252 bytes in
-    some copies; they are not used, so undecodable bytes are replaced rather than fatal."""
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        reader = csv.DictReader(handle)
-        names = [n.strip() for n in reader.fieldnames or []]
-        missing = [c for c in columns if c not in names]
-        if missing:
-            raise DatasetError(f"{path}:1: missing column(s) {', '.join(missing)}; "
-                               f"found {', '.join(names)}")
-        try:
-            for record in reader:
-                yield f"{path}:{reader.line_num}", {
-                    k.strip(): v for k, v in record.items() if isinstance(k, str)}
-        except csv.Error as exc:
-            raise DatasetError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
 
 
 DATASET = Meld()

@@ -18,7 +18,6 @@ too (as HELM does); any other row is an instance, and a missing clip fails that 
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Iterator
 
@@ -31,6 +30,7 @@ from ahelm.datasets.base import (
     audio_file,
     field_of,
     need_file,
+    read_tsv,
 )
 
 TSV_NAME = "mutox.tsv"
@@ -80,7 +80,7 @@ class MuTox(Dataset):
         table = need_file(root / TSV_NAME, "MuTox's annotations", self)
         unavailable = _bad_audio(root / BAD_LIST)
         found: list[tuple[tuple[str, str], str, Row]] = []
-        for where, record in _read_tsv(table, _COLUMNS):
+        for where, record in read_tsv(table, columns=_COLUMNS, quoted=True, errors="replace"):
             if record["partition"].strip() != PARTITION:
                 continue
             language = record["lang"].strip()
@@ -109,32 +109,6 @@ def _bad_audio(path: Path) -> set[str]:
         return set()
     names = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
     return {name.rsplit(".", 1)[0] if name.endswith(AUDIO) else name for name in names if name}
-
-
-def _read_tsv(path: Path, columns: tuple[str, ...]) -> Iterator[tuple[str, Row]]:
-    """Rows of ``mutox.tsv`` with ``file:line``. Fields are tab-separated and may be quoted
-    (double quotes, doubled inside), as pandas writes and reads them; a short row is padded
-    with empty fields (pandas reads them as missing). Transcripts are not used, so bytes that
-    are not UTF-8 are replaced rather than fatal."""
-    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t")
-        try:
-            names = [n.strip() for n in next(reader, [])]
-            missing = [c for c in columns if c not in names]
-            if missing:
-                raise DatasetError(f"{path}:1: missing column(s) {', '.join(missing)}; "
-                                   f"found {', '.join(names) or 'nothing'}")
-            for fields in reader:
-                if not any(f.strip() for f in fields):
-                    continue
-                where = f"{path}:{reader.line_num}"
-                if len(fields) > len(names):
-                    raise DatasetError(f"{where}: expected {len(names)} tab-separated fields "
-                                       f"({', '.join(names)}), found {len(fields)}")
-                fields += [""] * (len(names) - len(fields))
-                yield where, dict(zip(names, fields, strict=True))
-        except csv.Error as exc:
-            raise DatasetError(f"{path}:{reader.line_num}: not valid TSV ({exc})") from None
 
 
 DATASET = MuTox()
