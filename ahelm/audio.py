@@ -103,14 +103,13 @@ class WavCache:
         return self.folder / key[:2] / f"{key}.wav"
 
     def wav(self, clip: AudioClip) -> bytes:
-        if clip.sha256:
-            clip.verify()
+        verified = clip.verify() if clip.sha256 else None
         path = self._path(clip)
         try:
             return path.read_bytes()
         except OSError:
             pass
-        wav = _render_wav(clip)
+        wav = _render_wav(clip, verified)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
@@ -159,5 +158,7 @@ def model_wav(clip: AudioClip) -> bytes:
     return _cache.wav(clip) if _cache is not None else _render_wav(clip)
 
 
-def _render_wav(clip: AudioClip) -> bytes:
-    return to_wav_bytes(decode(clip.read_verified(), str(clip.path)))
+def _render_wav(clip: AudioClip, verified: bytes | None = None) -> bytes:
+    """The clip decoded to model-ready WAV; ``verified``: its file's bytes, if already read."""
+    heard = clip.heard(verified) if verified is not None else clip.read_verified()
+    return to_wav_bytes(decode(heard, str(clip.path)))

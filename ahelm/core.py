@@ -98,7 +98,11 @@ class AudioClip:
 
     def read_verified(self) -> bytes:
         """The bytes the model hears, after checking the file against its manifest checksum."""
-        data = self.verify()
+        return self.heard(self.verify())
+
+    def heard(self, data: bytes) -> bytes:
+        """What the model hears, from the file's verified bytes: joined with ``then`` and
+        perturbed as the clip says."""
         if self.then:
             from ahelm.audio import join
 

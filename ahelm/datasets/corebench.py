@@ -16,7 +16,6 @@ and its place among that file's questions (``<conversation>-q<n>``), unless a ro
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +31,7 @@ from ahelm.datasets.base import (
     field_of,
     need_file,
 )
+from ahelm.scenarios.base import json_lines
 
 SPLIT = "test"
 UNANSWERABLE = "unanswerable"
@@ -64,18 +64,8 @@ class CoreBench(Dataset):
                          "CoRe-Bench's questions, one JSON object a line", self)
         audio_dir = context.root / SPLIT / "audio"
         asked: dict[str, int] = {}
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{number}"
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{where}: not valid JSON ({exc.msg})") from None
-                if not isinstance(record, dict):
-                    raise DatasetError(f"{where}: expected a JSON object")
-                yield where, self._row(record, audio_dir, asked, where)
+        for where, record in json_lines(path, DatasetError):
+            yield where, self._row(record, audio_dir, asked, where)
 
     def _row(self, record: dict[str, Any], audio_dir: Path, asked: dict[str, int],
              where: str) -> Row:

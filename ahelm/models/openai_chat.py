@@ -83,9 +83,14 @@ def fingerprint(settings: Settings) -> str:
     return f"{PROVIDER}:" + json.dumps(identity, sort_keys=True, separators=(",", ":"))
 
 
-def encode_audio(clip: AudioClip) -> str:
+def audio_base64(clip: AudioClip) -> bytes:
     """Base64 of the clip as 16 kHz mono WAV; AudioError if the file is missing or corrupt."""
-    return base64.b64encode(audio_codec.model_wav(clip)).decode("ascii")
+    return base64.b64encode(audio_codec.model_wav(clip))
+
+
+def encode_audio(clip: AudioClip) -> str:
+    """:func:`audio_base64` as text, for JSON built with json.dumps."""
+    return audio_base64(clip).decode("ascii")
 
 
 class OpenAIChatModel:
@@ -122,8 +127,7 @@ class OpenAIChatModel:
     def _body(self, request: Request) -> bytes:
         if request.audio is None:
             return json.dumps(self._payload(request, None)).encode()
-        return json_with_blob(self._payload(request, BLOB),
-                              base64.b64encode(audio_codec.model_wav(request.audio)))
+        return json_with_blob(self._payload(request, BLOB), audio_base64(request.audio))
 
     def _payload(self, request: Request, b64: str | None) -> dict[str, Any]:
         content: list[dict[str, Any]] = []

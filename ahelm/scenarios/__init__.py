@@ -6,7 +6,6 @@ scenario to an existing family takes one folder and one test function.
 
 from __future__ import annotations
 
-import json
 import random
 import tomllib
 from collections import defaultdict
@@ -17,7 +16,7 @@ from typing import Any
 from ahelm import ASPECTS
 from ahelm.core import Instance
 from ahelm.scenarios.asr import AsrFamily
-from ahelm.scenarios.base import Family, ScenarioError, ScenarioSpec
+from ahelm.scenarios.base import Family, ScenarioError, ScenarioSpec, json_lines
 from ahelm.scenarios.multiple_choice import BiasFamily, MultipleChoiceFamily
 from ahelm.scenarios.open_answer import OpenAnswerFamily
 from ahelm.scenarios.refusal import RefusalFamily
@@ -87,22 +86,12 @@ def load_scenario(directory: Path) -> Scenario:
         raise ScenarioError(f"{manifest}: manifest not found")
     instances: list[Instance] = []
     seen: set[str] = set()
-    with manifest.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{manifest}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ScenarioError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ScenarioError(f"{where}: expected a JSON object")
-            instance = family.instance(spec, row, where)
-            if instance.id in seen:
-                raise ScenarioError(f"{where}: duplicate instance id {instance.id!r}")
-            seen.add(instance.id)
-            instances.append(instance)
+    for where, row in json_lines(manifest):
+        instance = family.instance(spec, row, where)
+        if instance.id in seen:
+            raise ScenarioError(f"{where}: duplicate instance id {instance.id!r}")
+        seen.add(instance.id)
+        instances.append(instance)
     if not instances:
         raise ScenarioError(f"{manifest}: no instances")
     return Scenario(spec=spec, family=family, instances=tuple(instances))

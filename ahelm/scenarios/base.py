@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 from ahelm.core import AudioClip, Instance, Record
 from ahelm.gates.expr import Condition
@@ -58,6 +59,24 @@ class Family(Protocol):
     def explain(self, record: Record) -> str: ...
 
     def metrics(self, records: Sequence[Record]) -> dict[str, Metric]: ...
+
+
+def json_lines(path: Path, error: type[ScenarioError] = ScenarioError,
+               ) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(file:line, object)`` for every non-blank line of a JSON-lines file; a line that is not
+    a JSON object raises ``error`` naming the file and line."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise error(f"{where}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise error(f"{where}: expected a JSON object")
+            yield where, row
 
 
 def require(row: Mapping[str, Any], name: str, kind: type, where: str) -> Any:
