@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,6 +22,18 @@ class InstanceError(Exception):
         super().__init__(message)
         self.message = message
         self.raw = raw
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "raw": self.raw}
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> InstanceError:
+        """The error as its own class where the kind names one (audio, transport)."""
+        kind = str(data.get("kind") or "error")
+        cls = {"audio": AudioError, "transport": ModelCallError}.get(kind, InstanceError)
+        error = cls(str(data["message"]), raw=data.get("raw"))
+        error.kind = kind
+        return error
 
 
 class AudioError(InstanceError):
@@ -70,6 +83,26 @@ class AudioClip:
             separators=(",", ":"),
         )
         return hashlib.sha256(blob.encode()).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": os.path.abspath(self.path),
+            "sha256": self.sha256,
+            "perturbation": [list(step) for step in self.perturbation],
+            "seed": self.seed,
+            "then": [os.path.abspath(p) for p in self.then],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AudioClip:
+        return cls(
+            path=Path(data["path"]),
+            sha256=str(data["sha256"]),
+            perturbation=tuple((str(kind), float(severity))
+                               for kind, severity in data.get("perturbation") or ()),
+            seed=int(data.get("seed") or 0),
+            then=tuple(Path(p) for p in data.get("then") or ()),
+        )
 
     @property
     def suffix(self) -> str:
@@ -193,6 +226,25 @@ class Request:
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "instance_id": self.instance_id,
+            "prompt": self.prompt,
+            "audio": self.audio.to_json() if self.audio else None,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Request:
+        return cls(
+            instance_id=str(data["instance_id"]),
+            prompt=str(data["prompt"]),
+            audio=AudioClip.from_json(data["audio"]) if data.get("audio") else None,
+            max_tokens=int(data["max_tokens"]),
+            temperature=float(data.get("temperature", 0.0)),
+        )
+
     @classmethod
     def for_instance(cls, instance: Instance) -> Request:
         return cls(
@@ -242,6 +294,23 @@ class Answer:
     @property
     def ok(self) -> bool:
         return self.response is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "response": self.response.to_json() if self.response else None,
+            "error": self.error.to_json() if self.error else None,
+            "cached": self.cached,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Answer:
+        return cls(
+            key=str(data["key"]),
+            response=Response.from_json(data["response"]) if data.get("response") else None,
+            error=InstanceError.from_json(data["error"]) if data.get("error") else None,
+            cached=bool(data.get("cached", False)),
+        )
 
 
 @dataclass(frozen=True)

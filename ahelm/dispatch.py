@@ -4,6 +4,10 @@ The dispatcher owns an asyncio loop in a background thread. After collection the
 every request of the run (``prefetch``); a bounded pool of coroutines works through them while
 tests ask for the answer they need (``answer``), which jumps the queue. Each answer comes from the
 cache, from a peer process that is already asking for it (xdist), or from one model call.
+
+Several plans may be queued (the dispatch service takes one from each xdist worker, each
+starting with that worker's own block of tests): they are served by position, the first request
+of every plan, then the second of every plan, and so on, so that no worker waits behind another.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from ahelm.store.cache import Cache
 
 _ASK, _PREFETCH = 0, 1
 PEER_POLL_S = 0.05
+_Entry = tuple[int, int, int, str]
+"""A queue entry: (ask or prefetch, position in its plan, arrival, key); smallest first."""
 
 
 @dataclass
@@ -45,12 +51,17 @@ class Dispatcher:
         *,
         refresh: bool = False,
         concurrency: int | None = None,
+        peers: bool = True,
     ) -> None:
+        """``peers``: other processes of this run may ask for the same requests (xdist workers
+        with their own dispatchers), so each model call is claimed in the cache first. A sole
+        asker (one pytest process, or the run's dispatch service) skips the claims."""
         self.model = model
         self.stats = DispatchStats()
         self._cache_path = cache_path
         self._run_id = run_id
         self._refresh = refresh
+        self._peers = peers
         self._concurrency = max(1, concurrency or model.max_concurrency)
         self._seq = itertools.count()
         self._futures: dict[str, asyncio.Future[Answer]] = {}
@@ -73,7 +84,8 @@ class Dispatcher:
     def prefetch(self, requests: Sequence[Request]) -> None:
         """Queue requests to be answered in this order, behind anything a test is waiting for."""
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._enqueue_many, list(requests))
+        keyed = [(self.key(request), request) for request in requests]
+        self._loop.call_soon_threadsafe(self.enqueue_plan, keyed)
 
     def answer(self, request: Request) -> Answer:
         """Block until ``request`` is answered (or failed); asks first if it is not started."""
@@ -97,10 +109,11 @@ class Dispatcher:
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
+
         self._stop = asyncio.Event()
-        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
+        self._queue: asyncio.PriorityQueue[_Entry] = asyncio.PriorityQueue()
         self._cache = Cache(self._cache_path, self._run_id, refresh=self._refresh)
-        tasks = [asyncio.create_task(self._worker()) for _ in range(self._concurrency)]
+        tasks = [asyncio.create_task(self._worker()) for _ in range(self._workers())]
         tasks.append(asyncio.create_task(self._watch_peers()))
         self._ready.set()
         try:
@@ -112,35 +125,58 @@ class Dispatcher:
             await self.model.aclose()
             self._cache.close()
 
-    async def _ask(self, request: Request) -> Answer:
-        return await asyncio.shield(self._enqueue(request, _ASK))
+    def _workers(self) -> int:
+        """Calls kept going at once: the concurrency, plus the model's ``lookahead`` when the
+        model bounds its own requests in flight to that same number (see models.base.Model)."""
+        if self._concurrency < self.model.max_concurrency:
+            return self._concurrency
+        return self._concurrency + max(0, int(getattr(self.model, "lookahead", 0)))
 
-    def _enqueue_many(self, requests: list[Request]) -> None:
-        """Queue a plan; what the cache already holds is settled at once, from one bulk read."""
-        keyed = [(self.key(request), request) for request in requests]
+    async def _ask(self, request: Request) -> Answer:
+        return await asyncio.shield(self.enqueue(self.key(request), request, _ASK))
+
+    # -- on the loop (the dispatch service calls these directly) --------------------------------
+
+    def submit(self, coroutine: Any) -> Future[Any]:
+        """Run a coroutine on the dispatcher's loop (from any thread)."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+
+    def enqueue_plan(
+        self, keyed: Sequence[tuple[str, Request]], start: int = 0
+    ) -> list[asyncio.Future[Answer]]:
+        """Queue a plan of (key, request) in order (``start``: the position of its first item,
+        for a plan sent in chunks); what the cache already holds is settled at once, from one
+        bulk read. Returns each request's future, in the plan's order."""
         stored = self._cache.lookup_many([key for key, _ in keyed])
-        for key, request in keyed:
+        futures = []
+        for position, (key, request) in enumerate(keyed, start):
             if key in stored and key not in self._futures:
                 self._futures[key] = asyncio.get_running_loop().create_future()
                 self._settle_stored(key, *stored[key])
+                futures.append(self._futures[key])
             else:
-                self._enqueue(request, _PREFETCH)
+                futures.append(self.enqueue(key, request, _PREFETCH, position))
+        return futures
 
-    def _enqueue(self, request: Request, priority: int) -> asyncio.Future[Answer]:
-        key = self.key(request)
+    def enqueue(
+        self, key: str, request: Request, priority: int = _ASK, position: int = 0
+    ) -> asyncio.Future[Answer]:
+        """The future answer to ``request``; queued unless it is already known or on its way.
+        A request queued again at a better place (an ask, or earlier in another plan) moves up."""
         future = self._futures.get(key)
         if future is None:
             future = asyncio.get_running_loop().create_future()
             self._futures[key] = future
             self._pending[key] = request
-            self._queue.put_nowait((priority, next(self._seq), key))
-        elif priority == _ASK and key in self._pending:
-            self._queue.put_nowait((priority, next(self._seq), key))
+            self._queue.put_nowait((priority, position, next(self._seq), key))
+        elif key in self._pending:
+            self._queue.put_nowait((priority, position, next(self._seq), key))
         return future
 
     async def _worker(self) -> None:
         while True:
-            _, _, key = await self._queue.get()
+            *_, key = await self._queue.get()
             request = self._pending.pop(key, None)
             if request is None:
                 continue
@@ -153,12 +189,13 @@ class Dispatcher:
     async def _resolve(self, key: str, request: Request) -> None:
         if self._from_store(key):
             return
-        if self._cache.claim(key) is not None:
-            self._waiting[key] = request
-            return
-        if self._from_store(key):  # a peer finished between the look-up and the claim
-            self._cache.release(key)
-            return
+        if self._peers:
+            if self._cache.claim(key) is not None:
+                self._waiting[key] = request
+                return
+            if self._from_store(key):  # a peer finished between the look-up and the claim
+                self._cache.release(key)
+                return
         try:
             response = await self.model.generate(request)
         except Exception as exc:
@@ -174,7 +211,8 @@ class Dispatcher:
             self.stats.model_calls += 1
             self._settle(key, Answer(key, response, None))
         finally:
-            self._cache.release(key)
+            if self._peers:
+                self._cache.release(key)
 
     def _from_store(self, key: str) -> bool:
         """Settle ``key`` from the cache: an earlier run's answer, or a peer's from this run."""
@@ -206,7 +244,7 @@ class Dispatcher:
                 elif not self._cache.claimed_by_other(key):
                     del self._waiting[key]
                     self._pending[key] = request
-                    self._queue.put_nowait((_ASK, next(self._seq), key))
+                    self._queue.put_nowait((_ASK, 0, next(self._seq), key))
 
     def _settle(self, key: str, answer: Answer) -> None:
         future = self._futures.get(key)

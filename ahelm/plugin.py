@@ -66,12 +66,18 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "robustness_property: a hypothesis property over perturbed audio"
     )
     _prefer_worksteal(config)
+    from ahelm import heap
+
+    heap.hold(config)
     from ahelm.session import AhelmSession
 
     session = AhelmSession.from_config(config)
-    session.register_hypothesis_profiles()
+    if config.getoption("hypothesis_profile", None):
+        # Hypothesis loads the named profile in its own configure hook, after this one.
+        session.register_hypothesis_profiles()
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ahelm-session")
+    session.start_service()
 
 
 def _prefer_worksteal(config: pytest.Config) -> None:
@@ -90,10 +96,19 @@ def _prefer_worksteal(config: pytest.Config) -> None:
         config.option.dist = "worksteal"
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    from ahelm import heap
+
+    heap.freeze()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
+    from ahelm import heap
+
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.close()
+    heap.freeze()
 
 
 @pytest.fixture

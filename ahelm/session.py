@@ -27,6 +27,10 @@ from ahelm.reports.collector import RunCollector
 from ahelm.scenarios import Scenario, ScenarioError, load_scenario
 
 RECORD_KEY = pytest.StashKey[Record]()
+PROPERTY_KEY = pytest.StashKey[dict[str, Any]]()
+"""A robustness property's outcome, carried to the reports (ahelm.robustness.fixture)."""
+BREAKING_KEY = pytest.StashKey[dict[str, Any]]()
+"""A breaking-point bisection's result, carried to the reports."""
 
 
 class InstanceFailure(Exception):
@@ -93,8 +97,9 @@ class AhelmSession:
         self._records: dict[tuple[str, str], Record] = {}
         self._results: dict[str, ScenarioResults] = {}
         self._metrics_sent: set[str] = set()
-        self._preloaded = False
         self._dispatcher: Any = None
+        self._service: Any = None
+        """The dispatch service this process owns (ahelm.service.ServiceProcess), if any."""
         self._model: Model | None = None
         self.judge_config: ModelConfig | None = None
         self._judge: Judge | None = None
@@ -227,22 +232,63 @@ class AhelmSession:
 
     def _dispatch(self) -> Any:
         if self._dispatcher is None:
-            self._dispatcher = self._new_dispatcher(self._model or self._build_model())
+            self._dispatcher = self._new_dispatcher(self._model or self._build_model(),
+                                                    service=True)
             self._dispatcher.prefetch(self._planned_requests(self._worker_slot()[0]))
-            from ahelm.scoring.toxicity import preload
+            from ahelm import warmup
 
-            preload()
+            warmup.start(self.config)
         return self._dispatcher
 
-    def _new_dispatcher(self, model: Model) -> Any:
-        """A dispatcher on the run's shared cache, with this process's share of the model's
-        concurrency (xdist workers split it)."""
+    def start_service(self) -> None:
+        """Start the run's dispatch service if its model is remote (ahelm.service): in the
+        process that owns the run, at configure time, so it is ready when collection ends."""
+        if self.is_worker or self.config.option.collectonly:
+            return
+        from ahelm.service import ServiceError, ServiceProcess, wanted
+
+        try:
+            if not wanted(self.model_config):
+                return
+        except (ServiceError, ConfigError) as exc:
+            raise pytest.UsageError(f"ahelm: {exc}") from None
+        self._service = ServiceProcess.start(
+            self.model_config, self.report_dir / "cache.sqlite3", self.run_id,
+            refresh=self.refresh,
+            wav_cache_dir=self.wav_cache.folder if self.wav_cache else None,
+            wav_cache_bytes=self.wav_cache.max_bytes if self.wav_cache else 0,
+        )
+
+    def _service_folder(self) -> Path | None:
+        if self._service is not None:
+            return Path(self._service.folder)
+        workerinput = getattr(self.config, "workerinput", None) or {}
+        folder = workerinput.get("ahelm_service")
+        return Path(folder) if folder else None
+
+    def _new_dispatcher(self, model: Model, *, service: bool = False) -> Any:
+        """A dispatcher on the run's shared cache: a client of the run's dispatch service when
+        there is one (``service``: for the model under test), else a thread of this process
+        with its share of the model's concurrency (xdist workers split it)."""
+        folder = self._service_folder() if service else None
+        if folder is not None:
+            from ahelm.service import ServiceError
+            from ahelm.service.client import ServiceClient
+
+            owner = self._service
+            try:
+                return ServiceClient(
+                    model, folder, self.report_dir / "cache.sqlite3", self.run_id,
+                    refresh=self.refresh, alive=owner.alive if owner is not None else None,
+                )
+            except ServiceError as exc:
+                raise pytest.UsageError(f"ahelm: {self.model_config.path}: {exc}") from None
         from ahelm.dispatch import Dispatcher
 
         workers, _ = self._worker_slot()
         return Dispatcher(
             model, self.report_dir / "cache.sqlite3", self.run_id, refresh=self.refresh,
-            concurrency=max(1, model.max_concurrency // workers),
+            concurrency=max(1, model.max_concurrency // workers), peers=workers > 1,
         )
 
     def _worker_slot(self) -> tuple[int, int]:
@@ -329,7 +375,10 @@ class AhelmSession:
 
     def register_hypothesis_profiles(self) -> None:
         """Profiles ``smoke`` and ``full`` with the policy's example budgets, so that
-        ``--hypothesis-profile`` can name them (registering does not activate them)."""
+        ``--hypothesis-profile`` can name them (registering does not activate them).
+
+        Done only when a profile is named or a property runs: importing hypothesis costs a
+        run that has no property to test half a second."""
         from hypothesis import settings
 
         for name, examples in self.policy.properties.examples.items():
@@ -363,12 +412,14 @@ class AhelmSession:
 
                 self._metrics_sent.add(name)
                 results = self._results[name]
+                # The records' output toxicity travels along, so that the process writing the
+                # run (the xdist controller) need not load the classifier to score them again.
                 report.ahelm_metrics = (  # type: ignore[attr-defined]
                     name, metrics_key(results.records),
-                    {key: metric.to_json() for key, metric in results.metrics.items()})
+                    {key: metric.to_json() for key, metric in results.metrics.items()},
+                    {r.instance_id: r.scores["output_toxic"]
+                     for r in results.records if "output_toxic" in r.scores})
         if report.when == "call":
-            from ahelm.robustness.fixture import BREAKING_KEY, PROPERTY_KEY
-
             for key, attribute in ((PROPERTY_KEY, "ahelm_property"),
                                    (BREAKING_KEY, "ahelm_breaking_point")):
                 if key in item.stash:
@@ -405,17 +456,15 @@ class AhelmSession:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.progress.planned(len(ids))
-        if not self._preloaded:
-            # The controller scores every answer's toxicity when it writes the run: load the
-            # classifier now, while the workers' requests are in flight.
-            from ahelm.scoring.toxicity import preload
+        from ahelm import warmup
 
-            self._preloaded = True
-            preload()
+        warmup.start(self.config, scoring=False)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["ahelm_run_id"] = self.run_id
+        if self._service is not None:
+            node.workerinput["ahelm_service"] = str(self._service.folder)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -434,6 +483,9 @@ class AhelmSession:
                 self.config.workeroutput["ahelm_dispatch"] = stats  # type: ignore[attr-defined]
             else:
                 self.collector.add_worker_stats(stats)
+        if self._service is not None:
+            self.collector.add_worker_stats(self._service.stop())
+            self._service = None
         if self.wav_cache is not None:
             self.wav_cache.trim()
         if not self.is_worker:
@@ -455,6 +507,9 @@ class AhelmSession:
         if self._dispatcher is not None:
             self._dispatcher.close()
             self._dispatcher = None
+        if self._service is not None:
+            self._service.stop()
+            self._service = None
         if self._judge is not None:
             self._judge.close()
             self._judge = None

@@ -69,7 +69,7 @@ class Endpoint:
         self.last_at: float | None = None
         self.loop = asyncio.new_event_loop()
         self.server = self.loop.run_until_complete(
-            asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=512))
+            asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=512, limit=1 << 23))
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     async def _connection(self, reader: asyncio.StreamReader,

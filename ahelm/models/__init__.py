@@ -13,7 +13,7 @@ from typing import Any, Callable
 from ahelm.config import ConfigError, ModelConfig, parse_settings
 from ahelm.models.base import Model
 
-__all__ = ["Model", "PROVIDERS", "ProviderSpec", "build_model", "validate_config"]
+__all__ = ["Model", "PROVIDERS", "ProviderSpec", "build_model", "is_remote", "validate_config"]
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,16 @@ class ProviderSpec:
     create: Callable[[Any], Model]
     check: Callable[[Any], None] | None = None
     """Optional deeper validation (raises ValueError), run before any request."""
+    remote: Callable[[Any], bool] | None = None
+    """Whether the model does its work elsewhere (over HTTP), so that a run asks it from one
+    dispatch service process (:mod:`ahelm.service`); None: local."""
 
 
 def _lazy(module: str) -> Callable[[], ProviderSpec]:
     def load() -> ProviderSpec:
         mod = importlib.import_module(module)
-        return ProviderSpec(settings=mod.Settings, create=mod.create, check=getattr(mod, "check", None))
+        return ProviderSpec(settings=mod.Settings, create=mod.create,
+                            check=getattr(mod, "check", None), remote=getattr(mod, "remote", None))
 
     return load
 
@@ -62,6 +66,14 @@ def validate_config(config: ModelConfig) -> Any:
         except (ValueError, ImportError, AttributeError) as exc:
             raise ConfigError(config.path, getattr(exc, "field", None), str(exc)) from None
     return settings
+
+
+def is_remote(config: ModelConfig) -> bool:
+    """Whether the config's model works over the network (see ProviderSpec.remote)."""
+    spec = _spec(config)
+    if spec.remote is None:
+        return False
+    return bool(spec.remote(parse_settings(spec.settings, config.settings, config.path)))
 
 
 def build_model(config: ModelConfig) -> Model:

@@ -16,6 +16,11 @@ class Model(Protocol):
     how many ``generate`` calls the dispatcher keeps in flight for this model in one process.
     ``generate`` raises :class:`ahelm.core.InstanceError` (usually ``ModelCallError``) when no
     answer can be had; it never returns a half answer.
+
+    An adapter that bounds its own requests in flight to ``max_concurrency`` (the HTTP adapters,
+    through their transport's slots) may set ``lookahead``: that many more ``generate`` calls
+    are started, which prepare their request (read and encode the audio) and wait for a slot,
+    so that a slot is never idle while the next body is built.
     """
 
     fingerprint: str

@@ -244,3 +244,10 @@ class CascadeModel:
 
 def create(settings: Settings) -> CascadeModel:
     return CascadeModel(settings)
+
+
+def remote(settings: Settings) -> bool:
+    """When both halves answer over HTTP; a local half (the reference ASR, an in-process LLM)
+    is CPU work that each pytest process should do itself."""
+    halves = resolve(settings)
+    return halves.asr_provider != "reference" and halves.llm_provider != "python"

@@ -112,6 +112,7 @@ class GeminiModel:
         self.settings = settings
         self.fingerprint = fingerprint(settings)
         self.max_concurrency = settings.max_concurrency
+        self.lookahead = max(2, settings.max_concurrency // 4)
         self.path = f"models/{settings.model}:generateContent"
         key = secret_from_env(settings.api_key_env).reveal()
         self._transport = HttpTransport(
@@ -240,3 +241,8 @@ def parse_usage(body: Mapping[str, Any]) -> dict[str, int]:
 
 def create(settings: Settings) -> GeminiModel:
     return GeminiModel(settings)
+
+
+def remote(settings: Settings) -> bool:
+    """Always: the model answers over HTTP (ahelm.models.ProviderSpec.remote)."""
+    return True

@@ -100,6 +100,7 @@ class OpenAIChatModel:
         self.settings = settings
         self.fingerprint = fingerprint(settings)
         self.max_concurrency = settings.max_concurrency
+        self.lookahead = max(2, settings.max_concurrency // 4)
         headers, secrets = bearer_auth(settings.api_key_env)
         self._transport = HttpTransport(
             settings.base_url,
@@ -199,3 +200,8 @@ def parse_usage(body: Mapping[str, Any]) -> dict[str, int]:
 
 def create(settings: Settings) -> OpenAIChatModel:
     return OpenAIChatModel(settings)
+
+
+def remote(settings: Settings) -> bool:
+    """Always: the model answers over HTTP (ahelm.models.ProviderSpec.remote)."""
+    return True

@@ -6,6 +6,7 @@ controller (or the single process) sees every report and writes the run once.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,8 @@ class RunCollector:
         self.records: dict[tuple[str, str], Record] = {}
         self.gates: dict[str, dict[str, Any]] = {}
         self.metrics: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.toxicity: dict[tuple[str, str], float] = {}
+        """Output toxicity the gates already scored, by (scenario, instance id)."""
         self.properties: dict[str, dict[str, Any]] = {}
         self.breaking_points: dict[str, dict[str, Any]] = {}
         self.other_failures: list[str] = []
@@ -43,8 +46,9 @@ class RunCollector:
             self.gates[gate["name"]] = gate
             metrics = getattr(report, "ahelm_metrics", None)
             if metrics is not None:
-                name, key, values = metrics
+                name, key, values, toxic = metrics
                 self.metrics[name] = (key, values)
+                self.toxicity.update({(name, instance): flag for instance, flag in toxic.items()})
             return
         found = getattr(report, "ahelm_property", None)
         if found is not None:
@@ -74,8 +78,9 @@ class RunCollector:
         )
         from ahelm.scoring.toxicity import with_output_toxicity
 
-        records = with_output_toxicity(
-            sorted(self.records.values(), key=lambda r: (r.scenario, r.instance_id)))
+        records = with_output_toxicity([
+            self._with_known_toxicity(r)
+            for r in sorted(self.records.values(), key=lambda r: (r.scenario, r.instance_id))])
         self.summary = build_summary(
             self.session,
             records=records,
@@ -100,6 +105,12 @@ class RunCollector:
         if not complete:
             return None
         return pytest.ExitCode.OK if self.summary["verdict"] == "pass" else pytest.ExitCode.TESTS_FAILED
+
+    def _with_known_toxicity(self, record: Record) -> Record:
+        flag = self.toxicity.get((record.scenario, record.instance_id))
+        if flag is None or "output_toxic" in record.scores or record.status == "error":
+            return record
+        return dataclasses.replace(record, scores={**record.scores, "output_toxic": flag})
 
     def print_summary(self, terminalreporter: Any) -> None:
         if self.summary is not None and self.run_dir is not None:

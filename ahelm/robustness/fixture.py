@@ -19,13 +19,11 @@ from ahelm.robustness.properties import (
     PropertyRunner,
     find_breaking_point,
 )
+from ahelm.session import BREAKING_KEY, PROPERTY_KEY
 
 if TYPE_CHECKING:
     from ahelm.scenarios import Scenario
     from ahelm.session import AhelmSession
-
-PROPERTY_KEY = pytest.StashKey[dict[str, Any]]()
-BREAKING_KEY = pytest.StashKey[dict[str, Any]]()
 
 
 class Robustness:
@@ -89,6 +87,7 @@ class Robustness:
 
         config = self._session.config
         chosen = config.getoption("hypothesis_profile", None) or self._session.suite_size
+        self._session.register_hypothesis_profiles()
         try:
             profile = settings.get_profile(chosen)
         except Exception:

@@ -34,19 +34,9 @@ def _predictor() -> Any:
     return _predict
 
 
-def preload() -> threading.Thread:
-    """Load the classifier (sklearn and the pickled model, ~0.5 s) and scipy.stats in a
-    background thread, so a run loads them while its requests are in flight instead of at its
-    first gate."""
-    def load() -> None:
-        _predictor()
-        from ahelm.scoring.stats import scipy_stats
-
-        scipy_stats()
-
-    thread = threading.Thread(target=load, name="ahelm-preload", daemon=True)
-    thread.start()
-    return thread
+def load_classifier() -> None:
+    """Load the classifier now (sklearn and the pickled model, ~0.5 s): see ahelm.warmup."""
+    _predictor()
 
 
 def toxicity_probabilities(texts: Sequence[str]) -> list[float]:

@@ -1,0 +1,186 @@
+"""The pytest side of the dispatch service: a dispatcher whose requests the service asks.
+
+:class:`ServiceClient` has the interface of :class:`ahelm.dispatch.Dispatcher` (``prefetch``,
+``answer``, ``snapshot``, ``close``). Answers an earlier run left in the cache are read here, in
+one bulk read, and never travel; the rest of the plan goes to the service in chunks, and a
+reader thread files every answer the service pushes back. A test that needs an answer not yet
+in asks for it, which puts it ahead of every plan.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from ahelm.core import Answer, ModelCallError, Request
+from ahelm.dispatch import DispatchStats
+from ahelm.models.base import Model
+from ahelm.service import ServiceError
+from ahelm.service.protocol import ERROR_FILE, LOG_FILE, PLAN_CHUNK, SOCKET_NAME, line
+from ahelm.store.cache import Cache
+
+CONNECT_TIMEOUT_S = 120.0
+
+
+class ServiceClient:
+    def __init__(
+        self,
+        model: Model,
+        folder: Path,
+        cache_path: Path,
+        run_id: str,
+        *,
+        refresh: bool = False,
+        alive: Any = None,
+    ) -> None:
+        """``alive``: a callable telling whether the service process still runs (the owner
+        knows; workers find out from the socket)."""
+        self.model = model
+        self.stats = DispatchStats()
+        self._folder = folder
+        self._cache = Cache(cache_path, run_id, refresh=refresh)
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._answers: dict[str, Answer] = {}
+        self._events: dict[str, threading.Event] = {}
+        self._asked: set[str] = set()
+        self._broken: str | None = None
+        self._socket = self._connect(alive)
+        self._stream = self._socket.makefile("rb")
+        self._send({"op": "hello", "fingerprint": model.fingerprint})
+        hello = json.loads(self._stream.readline() or b"{}")
+        if hello.get("op") != "ready":
+            self._socket.close()
+            raise ServiceError(hello.get("message") or self._why_not("it closed the connection"))
+        self.concurrency = int(hello["concurrency"])
+        self._reader = threading.Thread(target=self._read, name="ahelm-service-reader",
+                                        daemon=True)
+        self._reader.start()
+
+    # -- the Dispatcher interface -------------------------------------------------------------
+
+    def key(self, request: Request) -> str:
+        return request.key(self.model.fingerprint)
+
+    def prefetch(self, requests: Sequence[Request]) -> None:
+        keyed = [(self.key(request), request) for request in requests]
+        stored = self._cache.lookup_many([key for key, _ in keyed])
+        todo: list[tuple[str, Request]] = []
+        with self._lock:
+            for key, request in keyed:
+                if key in stored:
+                    response, this_run = stored[key]
+                    if this_run:
+                        self.stats.peer_answers += 1
+                    else:
+                        self.stats.cache_hits += 1
+                    self._answers[key] = Answer(key, response, None, cached=not this_run)
+                elif key not in self._answers:
+                    todo.append((key, request))
+        for start in range(0, len(todo), PLAN_CHUNK):
+            chunk = todo[start:start + PLAN_CHUNK]
+            self._send({"op": "plan", "start": start,
+                        "items": [[key, request.to_json()] for key, request in chunk]})
+
+    def answer(self, request: Request) -> Answer:
+        key = self.key(request)
+        with self._lock:
+            found = self._answers.get(key)
+            if found is not None:
+                return found
+            if self._broken is not None:
+                return self._lost(key)
+            event = self._events.setdefault(key, threading.Event())
+            ask = key not in self._asked
+            self._asked.add(key)
+        if ask:
+            self._send({"op": "ask", "key": key, "request": request.to_json()})
+        event.wait()
+        with self._lock:
+            return self._answers.get(key) or self._lost(key)
+
+    def snapshot(self) -> dict[str, Any]:
+        """This process's share of the counts: the answers it found in the cache itself. The
+        service's own counts (model calls, errors) reach the run from its owner, once."""
+        return {"concurrency": self.concurrency, **self.stats.to_json()}
+
+    def close(self) -> None:
+        try:
+            self._socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._socket.close()
+        self._reader.join(timeout=5.0)
+        self._cache.close()
+
+    # -- the socket ---------------------------------------------------------------------------
+
+    def _connect(self, alive: Any) -> socket.socket:
+        path = str(self._folder / SOCKET_NAME)
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        delay = 0.005
+        while True:
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                client.connect(path)
+                return client
+            except OSError:
+                client.close()
+            if (self._folder / ERROR_FILE).exists() or (alive is not None and not alive()):
+                raise ServiceError(self._why_not("it stopped while starting"))
+            if time.monotonic() > deadline:
+                raise ServiceError(self._why_not(f"no answer within {CONNECT_TIMEOUT_S:.0f} s"))
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def _why_not(self, fallback: str) -> str:
+        for name in (ERROR_FILE, LOG_FILE):
+            try:
+                text = (self._folder / name).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if text.strip():
+                return f"the dispatch service failed: {text.strip().splitlines()[-1]}"
+        return f"the dispatch service failed: {fallback}"
+
+    def _send(self, message: dict[str, Any]) -> None:
+        data = line(message)
+        with self._send_lock:
+            try:
+                self._socket.sendall(data)
+            except OSError as exc:
+                self._lose(f"sending to it failed: {exc}")
+
+    def _read(self) -> None:
+        try:
+            for raw in self._stream:
+                message = json.loads(raw)
+                if message.get("op") == "answer":
+                    answer = Answer.from_json(message["answer"])
+                    with self._lock:
+                        self._answers.setdefault(answer.key, answer)
+                        event = self._events.pop(answer.key, None)
+                    if event is not None:
+                        event.set()
+        except (OSError, ValueError) as exc:
+            self._lose(f"reading from it failed: {exc}")
+        else:
+            self._lose("it closed the connection")
+
+    def _lose(self, reason: str) -> None:
+        """The service is gone: wake every waiting test; each gets an error answer."""
+        with self._lock:
+            if self._broken is None:
+                self._broken = reason
+            events, self._events = list(self._events.values()), {}
+        for event in events:
+            event.set()
+
+    def _lost(self, key: str) -> Answer:
+        return Answer(key, None, ModelCallError(
+            f"the dispatch service stopped before answering ({self._broken}); "
+            f"rerun the same command to resume from the cache"))

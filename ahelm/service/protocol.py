@@ -1,0 +1,29 @@
+"""What the dispatch service and its clients say to each other: JSON lines over a Unix socket.
+
+Client to service::
+
+    {"op": "hello", "fingerprint": str}                    first: the model the client expects
+    {"op": "plan", "start": int, "items": [[key, request], ...]}    a chunk of a plan, in order
+    {"op": "ask", "key": str, "request": {...}}            a test is waiting: ahead of all plans
+
+Service to client: ``{"op": "ready", "concurrency": int}`` or ``{"op": "refused", "message": str}``
+after hello; ``{"op": "answer", "answer": {...}}`` once for every key the client planned or asked
+(:meth:`ahelm.core.Answer.to_json`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SETTINGS_FILE = "service.json"
+SOCKET_NAME = "dispatch.sock"
+ERROR_FILE = "error.txt"
+STATS_FILE = "stats.json"
+LOG_FILE = "service.log"
+PLAN_CHUNK = 256
+"""Requests per plan message: the service starts on the first chunk while later ones travel."""
+
+
+def line(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode() + b"\n"

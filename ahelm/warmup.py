@@ -1,0 +1,43 @@
+"""Loading what a run needs later while its requests are in flight, not on its critical path.
+
+Three imports cost a pytest process most of a second each on 2 cores: the toxicity classifier
+(sklearn and a pickled model; the first gate needs it), scipy.stats (the first metric with a
+confidence interval) and hypothesis, which its own pytest plugin imports at the terminal summary
+of every run, robustness properties or not. A background thread loads them once the run's
+requests are queued: the tests spend that time waiting for answers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+import pytest
+
+_started: set[int] = set()
+
+
+def start(config: pytest.Config, *, scoring: bool = True) -> threading.Thread | None:
+    """Start loading, once per config. ``scoring``: this process scores gates (the single
+    process, xdist workers); the xdist controller only writes the run, from the scores the
+    workers' gate reports carry. Hypothesis is loaded in every process: even xdist workers run
+    the terminal summary hooks, though nobody sees their output."""
+    if id(config) in _started:
+        return None
+    _started.add(id(config))
+    hypothesis = config.pluginmanager.has_plugin("hypothesispytest")
+
+    def load() -> None:
+        if scoring:
+            from ahelm.scoring.stats import scipy_stats
+            from ahelm.scoring.toxicity import load_classifier
+
+            load_classifier()
+            scipy_stats()
+        if hypothesis:
+            importlib.import_module("hypothesis")
+
+    thread = threading.Thread(target=load, name="ahelm-warmup", daemon=True)
+    thread.start()
+    config.add_cleanup(lambda: _started.discard(id(config)))
+    return thread
