@@ -109,14 +109,20 @@ class Dispatcher:
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
-
         self._stop = asyncio.Event()
         self._queue: asyncio.PriorityQueue[_Entry] = asyncio.PriorityQueue()
         self._cache = Cache(self._cache_path, self._run_id, refresh=self._refresh)
-        tasks = [asyncio.create_task(self._worker()) for _ in range(self._workers())]
-        tasks.append(asyncio.create_task(self._watch_peers()))
-        self._ready.set()
+        self._ready.set()  # requests may be queued now; they are asked once the model is warm
+        tasks: list[asyncio.Task[None]] = []
         try:
+            warm = getattr(self.model, "warm", None)
+            if warm is not None:
+                try:
+                    await warm()
+                except Exception:  # noqa: BLE001 - a failed warm-up only costs the first call time
+                    pass
+            tasks = [asyncio.create_task(self._worker()) for _ in range(self._workers())]
+            tasks.append(asyncio.create_task(self._watch_peers()))
             await self._stop.wait()
         finally:
             for task in tasks:

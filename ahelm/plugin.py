@@ -65,6 +65,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "robustness_property: a hypothesis property over perturbed audio"
     )
+    from ahelm.datasets.run import ABSENT_MARK
+
+    config.addinivalue_line(
+        "markers", f"{ABSENT_MARK}: stands for a real-data scenario whose data is absent"
+    )
     _prefer_worksteal(config)
     from ahelm import heap
 

@@ -235,9 +235,6 @@ class AhelmSession:
             self._dispatcher = self._new_dispatcher(self._model or self._build_model(),
                                                     service=True)
             self._dispatcher.prefetch(self._planned_requests(self._worker_slot()[0]))
-            from ahelm import warmup
-
-            warmup.start(self.config)
         return self._dispatcher
 
     def start_service(self) -> None:
@@ -332,6 +329,12 @@ class AhelmSession:
         memo = (instance.scenario, instance.id)
         if memo not in self._records:
             answer: Answer = self._dispatch().answer(Request.for_instance(instance))
+            if not self._records:
+                # The first wave of requests is out and answered: load what the gates need
+                # in the background now, not while that wave was being prepared and sent.
+                from ahelm import warmup
+
+                warmup.start(self.config)
             self._records[memo] = self._score(instance, answer)
         return self._records[memo]
 
@@ -484,8 +487,7 @@ class AhelmSession:
             else:
                 self.collector.add_worker_stats(stats)
         if self._service is not None:
-            self.collector.add_worker_stats(self._service.stop())
-            self._service = None
+            self._service.finish()  # it winds down while the run folder is written
         if self.wav_cache is not None:
             self.wav_cache.trim()
         if not self.is_worker:

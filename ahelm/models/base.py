@@ -20,7 +20,9 @@ class Model(Protocol):
     An adapter that bounds its own requests in flight to ``max_concurrency`` (the HTTP adapters,
     through their transport's slots) may set ``lookahead``: that many more ``generate`` calls
     are started, which prepare their request (read and encode the audio) and wait for a slot,
-    so that a slot is never idle while the next body is built.
+    so that a slot is never idle while the next body is built. It may also define
+    ``async def warm()``, which the dispatcher awaits once before the first request (open the
+    connection pools, load what the first call would load).
     """
 
     fingerprint: str

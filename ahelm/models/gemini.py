@@ -112,7 +112,7 @@ class GeminiModel:
         self.settings = settings
         self.fingerprint = fingerprint(settings)
         self.max_concurrency = settings.max_concurrency
-        self.lookahead = max(2, settings.max_concurrency // 4)
+        self.lookahead = settings.max_concurrency // 4
         self.path = f"models/{settings.model}:generateContent"
         key = secret_from_env(settings.api_key_env).reveal()
         self._transport = HttpTransport(
@@ -170,6 +170,9 @@ class GeminiModel:
             usage=parse_usage(result.data),
             raw=result.text,
         )
+
+    async def warm(self) -> None:
+        await self._transport.warm()
 
     async def aclose(self) -> None:
         await self._transport.aclose()

@@ -419,6 +419,14 @@ class HttpTransport:
             self._loop = loop
         return self._slots
 
+    async def warm(self) -> None:
+        """Open the connection pools and load what the first request would load (the TLS
+        context, anyio's asyncio backend): a run's first wave of requests then starts at once."""
+        import importlib
+
+        self._bound()
+        importlib.import_module("anyio._backends._asyncio")
+
     async def aclose(self) -> None:
         """Close the connections; the transport may then be used again, even from a new loop."""
         clients, self._clients, self._busy = self._clients, [], []

@@ -100,7 +100,7 @@ class OpenAIChatModel:
         self.settings = settings
         self.fingerprint = fingerprint(settings)
         self.max_concurrency = settings.max_concurrency
-        self.lookahead = max(2, settings.max_concurrency // 4)
+        self.lookahead = settings.max_concurrency // 4
         headers, secrets = bearer_auth(settings.api_key_env)
         self._transport = HttpTransport(
             settings.base_url,
@@ -153,6 +153,9 @@ class OpenAIChatModel:
             usage=parse_usage(result.data),
             raw=result.text,
         )
+
+    async def warm(self) -> None:
+        await self._transport.warm()
 
     async def aclose(self) -> None:
         await self._transport.aclose()

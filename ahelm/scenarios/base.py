@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Sequence
@@ -147,12 +148,18 @@ def audio_clip(spec: ScenarioSpec, row: Mapping[str, Any], where: str) -> AudioC
     if not isinstance(then, list) or not all(isinstance(p, str) and p for p in then):
         raise ScenarioError(f"{where}: field 'then' should be a list of audio file paths")
     return AudioClip(
-        path=(spec.directory / require(row, "audio", str, where)).resolve(),
+        path=_inside(spec.directory, require(row, "audio", str, where)),
         sha256=require(row, "sha256", str, where) if spec.checksums or "sha256" in row else "",
         perturbation=tuple(steps),
         seed=seed,
-        then=tuple((spec.directory / p).resolve() for p in then),
+        then=tuple(_inside(spec.directory, p) for p in then),
     )
+
+
+def _inside(directory: Path, relative: str) -> Path:
+    """An absolute, normalised path under the scenario folder (no file system calls: resolving
+    every clip's path cost a 2,800-instance collection 70 ms of lstat)."""
+    return Path(os.path.normpath(os.path.join(os.path.abspath(directory), relative)))
 
 
 def group_labels(spec: ScenarioSpec, row: Mapping[str, Any], where: str) -> tuple[tuple[str, str], ...]:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import cache
-
-import jiwer
+from typing import Any
 
 
 @cache
-def _word_transform() -> jiwer.Compose:
-    """Built on first use: jiwer's RemovePunctuation scans all of Unicode (~90 ms), which
-    every pytest process would otherwise pay at import, before its first request."""
+def _word_transform() -> Any:
+    """Built on first use, like the import of jiwer itself: jiwer's RemovePunctuation scans all
+    of Unicode (~90 ms), which every pytest process would otherwise pay before its first
+    request."""
+    import jiwer
+
     return jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(),
                           jiwer.RemoveMultipleSpaces(), jiwer.Strip(),
                           jiwer.ReduceToListOfListOfWords()])
@@ -52,6 +54,8 @@ def score_transcript(reference: str, hypothesis: str, *, chars_only: bool = Fals
             "word_errors": float(n_words), "ref_words": float(n_words),
             "char_errors": float(n_chars), "ref_chars": float(n_chars),
         }
+    import jiwer
+
     words = jiwer.process_words(ref, hyp)
     chars = jiwer.process_characters(ref, hyp)
     word_errors = words.substitutions + words.deletions + words.insertions

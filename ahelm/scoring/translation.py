@@ -8,29 +8,36 @@ word n-gram statistics), so corpus chrF is exact too.
 
 from __future__ import annotations
 
-from typing import Sequence
+from functools import cache
+from typing import Any, Sequence
 
 import numpy as np
-from sacrebleu.metrics.bleu import BLEU
-from sacrebleu.metrics.chrf import CHRF
 
 from ahelm.scoring.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, CONFIDENCE, Metric
 
-_BLEU = BLEU(effective_order=True)
-_CORPUS_BLEU = BLEU()
-"""compute_bleu is static: corpus BLEU's default smoothing ("exp") must be passed explicitly."""
-_CHRF = CHRF()
+
+@cache
+def _metrics() -> tuple[Any, Any, Any]:
+    """sacrebleu's sentence BLEU, corpus BLEU and chrF, built on first use (sacrebleu costs
+    every pytest process 30 ms to import, before its first request otherwise). compute_bleu is
+    static: corpus BLEU's default smoothing ("exp") must be passed to it explicitly."""
+    from sacrebleu.metrics.bleu import BLEU
+    from sacrebleu.metrics.chrf import CHRF
+
+    return BLEU(effective_order=True), BLEU(), CHRF()
+
 BLEU_KEYS = [f"bleu_match_{n}" for n in range(1, 5)] + [f"bleu_total_{n}" for n in range(1, 5)] + [
     "bleu_sys_len", "bleu_ref_len"]
 
 
 def sentence_scores(reference: str, hypothesis: str) -> dict[str, float]:
     """Sentence BLEU and chrF (0-100) plus the statistics corpus scores are made from."""
-    bleu = _BLEU.sentence_score(hypothesis, [reference])
-    chrf_stats = _CHRF._extract_corpus_statistics([hypothesis], [[reference]])[0]
+    sentence_bleu, _, chrf = _metrics()
+    bleu = sentence_bleu.sentence_score(hypothesis, [reference])
+    chrf_stats = chrf._extract_corpus_statistics([hypothesis], [[reference]])[0]
     scores: dict[str, float] = {
         "bleu": float(bleu.score),
-        "chrf": float(_CHRF.sentence_score(hypothesis, [reference]).score),
+        "chrf": float(chrf.sentence_score(hypothesis, [reference]).score),
     }
     for n in range(4):
         scores[f"bleu_match_{n + 1}"] = float(bleu.counts[n])
@@ -44,7 +51,7 @@ def sentence_scores(reference: str, hypothesis: str) -> dict[str, float]:
 
 def _corpus_bleu(stats: np.ndarray) -> float:
     total = stats.sum(axis=0)
-    return float(_CORPUS_BLEU.compute_bleu(
+    return float(_metrics()[1].compute_bleu(
         correct=[int(v) for v in total[0:4]], total=[int(v) for v in total[4:8]],
         sys_len=int(total[8]), ref_len=int(total[9]), smooth_method="exp",
     ).score)
@@ -52,7 +59,7 @@ def _corpus_bleu(stats: np.ndarray) -> float:
 
 def _corpus_chrf(stats: np.ndarray) -> float:
     total = stats.sum(axis=0)
-    return float(_CHRF._compute_score_from_stats([int(v) for v in total]).score)
+    return float(_metrics()[2]._compute_score_from_stats([int(v) for v in total]).score)
 
 
 def corpus_metric(rows: Sequence[dict[str, float]], which: str) -> Metric:

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from ahelm.config import ModelConfig
-from ahelm.service.protocol import LOG_FILE, SETTINGS_FILE, STATS_FILE
+from ahelm.service.protocol import LOG_FILE, SETTINGS_FILE
 
 MODES = ("auto", "service", "thread")
 
@@ -93,19 +93,17 @@ class ServiceProcess:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self, timeout_s: float = 10.0) -> dict[str, int] | None:
-        """Close the service's stdin, wait for it to finish (then kill it) and remove its
-        folder; returns its counts (model calls, errors), None if it wrote none."""
+    def finish(self) -> None:
+        """Tell the service to stop (close its stdin); it winds down while the run is written."""
         if self.process.stdin is not None and not self.process.stdin.closed:
             self.process.stdin.close()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Finish, wait for the service to end (then kill it) and remove its folder."""
+        self.finish()
         try:
             self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        try:
-            stats: dict[str, int] | None = json.loads((self.folder / STATS_FILE).read_text())
-        except (OSError, ValueError):
-            stats = None
         shutil.rmtree(self.folder, ignore_errors=True)
-        return stats

@@ -104,9 +104,17 @@ class ServiceClient:
             return self._answers.get(key) or self._lost(key)
 
     def snapshot(self) -> dict[str, Any]:
-        """This process's share of the counts: the answers it found in the cache itself. The
-        service's own counts (model calls, errors) reach the run from its owner, once."""
+        """This process's share of the run's counts: the answers it found in the cache itself,
+        and those the service told it to count (each answer is counted by one client only)."""
         return {"concurrency": self.concurrency, **self.stats.to_json()}
+
+    def _count(self, answer: Answer) -> None:
+        if answer.error is not None:
+            self.stats.errors += 1
+        elif answer.cached:
+            self.stats.cache_hits += 1
+        else:
+            self.stats.model_calls += 1
 
     def close(self) -> None:
         try:
@@ -161,6 +169,8 @@ class ServiceClient:
                 message = json.loads(raw)
                 if message.get("op") == "answer":
                     answer = Answer.from_json(message["answer"])
+                    if message.get("count"):
+                        self._count(answer)
                     with self._lock:
                         self._answers.setdefault(answer.key, answer)
                         event = self._events.pop(answer.key, None)

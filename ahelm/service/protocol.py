@@ -7,8 +7,10 @@ Client to service::
     {"op": "ask", "key": str, "request": {...}}            a test is waiting: ahead of all plans
 
 Service to client: ``{"op": "ready", "concurrency": int}`` or ``{"op": "refused", "message": str}``
-after hello; ``{"op": "answer", "answer": {...}}`` once for every key the client planned or asked
-(:meth:`ahelm.core.Answer.to_json`).
+after hello; ``{"op": "answer", "answer": {...}, "count": bool}`` once for every key the client
+planned or asked (:meth:`ahelm.core.Answer.to_json`). ``count`` is true for the first client to
+receive a key's answer: that client counts it (model call, error or cache hit), so that the
+run's counts are the sum of its clients' with nothing counted twice.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from typing import Any
 SETTINGS_FILE = "service.json"
 SOCKET_NAME = "dispatch.sock"
 ERROR_FILE = "error.txt"
-STATS_FILE = "stats.json"
 LOG_FILE = "service.log"
 PLAN_CHUNK = 256
 """Requests per plan message: the service starts on the first chunk while later ones travel."""

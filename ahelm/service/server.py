@@ -9,8 +9,7 @@ planned or asked is pushed to them once, as soon as it is known.
 The process lives until its standard input, a pipe from its owner (the single pytest process,
 or the xdist controller), ends: the owner closes it when the run ends, and the system closes it
 if the owner dies in any way. It ignores Ctrl-C, which reaches its whole process group: the owner
-decides when to stop; it then writes its counts (model calls, errors) to ``FOLDER/stats.json``.
-If it cannot start, it writes why to ``FOLDER/error.txt`` and exits with status 1.
+decides when to stop. If it cannot start, it writes why to ``FOLDER/error.txt`` and exits with status 1.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ahelm.core import Answer, Request
-from ahelm.service.protocol import ERROR_FILE, SETTINGS_FILE, SOCKET_NAME, STATS_FILE, line
+from ahelm.service.protocol import ERROR_FILE, SETTINGS_FILE, SOCKET_NAME, line
 
 READ_LIMIT = 1 << 24
 """The longest message a client may send (a plan chunk of a few hundred requests is ~100 KB)."""
@@ -34,6 +33,8 @@ class DispatchService:
     def __init__(self, dispatcher: Any, folder: Path) -> None:
         self.dispatcher = dispatcher
         self.folder = folder
+        self.delivered: set[str] = set()
+        """Keys whose answer some client has received: the first to receive one counts it."""
 
     async def start(self) -> None:
         await asyncio.start_unix_server(
@@ -51,7 +52,9 @@ class DispatchService:
             answer = future.result()
             if answer.key not in sent and not writer.is_closing():
                 sent.add(answer.key)
-                writer.write(line({"op": "answer", "answer": answer.to_json()}))
+                first = answer.key not in self.delivered
+                self.delivered.add(answer.key)
+                writer.write(line({"op": "answer", "answer": answer.to_json(), "count": first}))
 
         try:
             while message := await reader.readline():
@@ -94,7 +97,6 @@ def main(argv: list[str]) -> int:
     while sys.stdin.buffer.read(1 << 16):
         pass
     service.dispatcher.close()
-    (folder / STATS_FILE).write_text(json.dumps(service.dispatcher.snapshot()), encoding="utf-8")
     from ahelm.audio import wav_cache
 
     cache = wav_cache()
