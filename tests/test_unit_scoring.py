@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
 
 from ahelm.scoring.asr import normalise, score_transcript
-from ahelm.scoring.stats import Metric, proportion, ratio_of_sums
+from ahelm.scoring.stats import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    Metric,
+    proportion,
+    ratio_of_sums,
+)
 
 # -- normalise ------------------------------------------------------------------------------------
 
@@ -146,6 +153,21 @@ def test_ratio_of_sums_interval_contains_the_value_and_has_width() -> None:
     metric = ratio_of_sums(ERRORS, WORDS)
     assert metric.ci_low < metric.value < metric.ci_high
     assert 0.0 <= metric.ci_low and metric.ci_high <= max(e / w for e, w in zip(ERRORS, WORDS, strict=True))
+
+
+@pytest.mark.parametrize("size", [10, 333, 2500])
+def test_ratio_of_sums_interval_is_scipys_paired_percentile_bootstrap(size: int) -> None:
+    rng = np.random.default_rng(size)
+    errors = rng.integers(0, 6, size).astype(float)
+    words = rng.integers(3, 12, size).astype(float)
+    metric = ratio_of_sums(errors, words)
+    reference = stats.bootstrap(
+        (errors, words), lambda e, w, axis=-1: e.sum(axis=axis) / w.sum(axis=axis),
+        paired=True, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=0.95,
+        method="percentile", rng=np.random.default_rng(BOOTSTRAP_SEED),
+    ).confidence_interval
+    assert (metric.ci_low, metric.ci_high) == pytest.approx((reference.low, reference.high),
+                                                          rel=1e-12)
 
 
 def test_ratio_of_sums_is_seeded() -> None:

@@ -1,7 +1,7 @@
 """Scenario-level estimates with 95% confidence intervals.
 
-Ratios of sums (corpus WER) get a seeded percentile bootstrap over instances from scipy;
-proportions get the exact (Clopper-Pearson) binomial interval.
+Ratios of sums (corpus WER) get scipy's seeded percentile bootstrap over instances, computed
+directly; proportions get the exact (Clopper-Pearson) binomial interval.
 """
 
 from __future__ import annotations
@@ -66,20 +66,15 @@ def ratio_of_sums(
     if len(num) < 2 or np.all(num * den.sum() == den * num.sum()):
         return Metric(value, value, value, len(num), lower_is_better, "ratio")
 
-    def statistic(n: np.ndarray, d: np.ndarray, axis: int = -1) -> np.ndarray:
-        return np.asarray(n.sum(axis=axis) / np.maximum(d.sum(axis=axis), 1e-12))
-
-    result = scipy_stats().bootstrap(
-        (num, den),
-        statistic,
-        paired=True,
-        vectorized=True,
-        n_resamples=BOOTSTRAP_RESAMPLES,
-        confidence_level=CONFIDENCE,
-        method="percentile",
-        rng=np.random.default_rng(BOOTSTRAP_SEED),
-    )
-    low, high = result.confidence_interval
+    # scipy.stats.bootstrap((num, den), statistic, paired=True, vectorized=True,
+    # method="percentile", rng=default_rng(seed)) draws exactly these indices and returns exactly
+    # these bounds (tests/test_unit_scoring.py checks it); doing it directly gathers each array
+    # once instead of three times, a third of the time for a 10,000-instance run.
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    draws = rng.integers(0, len(num), (BOOTSTRAP_RESAMPLES, len(num)))
+    ratios = num[draws].sum(axis=-1) / np.maximum(den[draws].sum(axis=-1), 1e-12)
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(ratios, [tail, 100 - tail])
     return Metric(value, float(low), float(high), len(num), lower_is_better, "ratio, bootstrap")
 
 
