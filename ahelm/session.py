@@ -213,6 +213,8 @@ class AhelmSession:
         self.progress.planned(len(items))
         if self._plan and self._model is None:
             self._model = self._build_model()
+        if self._plan and not self.config.option.collectonly:
+            self._dispatch()  # the requests start now, not when the first test runs
 
     def _build_model(self) -> Model:
         """Built once collection shows it is needed; a failure stops the run before any request."""

@@ -20,8 +20,9 @@ _started: set[int] = set()
 def start(config: pytest.Config, *, scoring: bool = True) -> threading.Thread | None:
     """Start loading, once per config. ``scoring``: this process scores gates (the single
     process, xdist workers); the xdist controller only writes the run, from the scores the
-    workers' gate reports carry. Hypothesis is loaded in every process: even xdist workers run
-    the terminal summary hooks, though nobody sees their output."""
+    workers' gate reports carry, and needs scipy.special for the run's own rates. Hypothesis is
+    loaded in every process: even xdist workers run the terminal summary hooks, though nobody
+    sees their output."""
     if id(config) in _started:
         return None
     _started.add(id(config))
@@ -34,6 +35,8 @@ def start(config: pytest.Config, *, scoring: bool = True) -> threading.Thread | 
 
             load_classifier()
             scipy_stats()
+        else:
+            importlib.import_module("scipy.special")  # run-level rates' exact intervals
         if hypothesis:
             importlib.import_module("hypothesis")
 

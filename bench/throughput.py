@@ -302,11 +302,13 @@ def main(argv: list[str] | None = None) -> int:
                     med = {k: statistics.median(r[k] for r in results) for k in results[0]}
                     floor = med["served"] * args.latency / limit
                     best = min(best, med["wall"])
+                    ratios = sorted(r["wall"] / floor for r in results)
                     print(f"C={limit:<3} {'-n 2' if workers > 1 else '1 proc':6} "
                           f"N={med['instances']:.0f} requests={med['served']:.0f}  wall "
                           f"{med['wall']:5.1f} s (startup {med['startup']:.1f} + requests "
                           f"{med['requests']:.1f} + tail {med['tail']:.1f})  floor N·L/C "
-                          f"{floor:5.1f} s  ratio {med['wall'] / floor:4.2f}  max in flight "
+                          f"{floor:5.1f} s  ratio {med['wall'] / floor:4.2f} (runs "
+                          f"{ratios[0]:.2f}-{ratios[-1]:.2f})  max in flight "
                           f"{max(r['in_flight'] for r in results):.0f}  peak RSS "
                           f"{max(r['rss'] for r in results):.0f} MB", flush=True)
                 if limit == args.concurrency[0]:
