@@ -3,8 +3,9 @@
 Three imports cost a pytest process most of a second each on 2 cores: the toxicity classifier
 (sklearn and a pickled model; the first gate needs it), scipy.stats (the first metric with a
 confidence interval) and hypothesis, which its own pytest plugin imports at the terminal summary
-of every run, robustness properties or not. A background thread loads them once the run's
-requests are queued: the tests spend that time waiting for answers.
+of every run, robustness properties or not. A background thread loads them once the first answer
+is in (the first wave of requests is out by then), in runs large enough for it to matter: the
+tests spend that time waiting for answers.
 """
 
 from __future__ import annotations
@@ -42,5 +43,12 @@ def start(config: pytest.Config, *, scoring: bool = True) -> threading.Thread | 
 
     thread = threading.Thread(target=load, name="ahelm-warmup", daemon=True)
     thread.start()
-    config.add_cleanup(lambda: _started.discard(id(config)))
+
+    def done() -> None:
+        # Never leave an import running past the run: a pytest run inside another process
+        # (pytester) restores sys.modules when it ends, under the feet of an unfinished import.
+        thread.join(timeout=60)
+        _started.discard(id(config))
+
+    config.add_cleanup(done)
     return thread

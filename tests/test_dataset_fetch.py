@@ -101,11 +101,20 @@ def test_gated_needs_a_token_and_a_failure_never_shows_it(
 def test_list_says_what_is_present(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "LibriSpeech").mkdir()
     assert main(["data", "list", "--data-dir", str(tmp_path)]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split() == ["state", "dataset", "folder", "source", "scenarios"]
     assert len(lines) == len(datasets())
     libri = next(line for line in lines if " librispeech " in f" {line} ")
     assert libri.startswith("present") and "librispeech_asr, librispeech_fairness" in libri
     assert all(line.startswith("absent") for line in lines if line is not libri)
+
+
+def test_the_plan_names_the_data_directory_in_the_steps_left_by_hand(tmp_path: Path) -> None:
+    for name in datasets():
+        text = "\n".join(plan(name, tmp_path / "data").lines())
+        assert "DATA_DIR" not in text and " DIR/" not in text, name
+    meld = "\n".join(plan("meld", tmp_path / "data").lines())
+    assert f"tar -xzf {tmp_path / 'data'}/MELD.Raw/archive/audios_test.tgz" in meld
 
 
 def _with_hub(dataset: Any, **changes: Any) -> Any:

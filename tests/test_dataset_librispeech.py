@@ -113,6 +113,17 @@ def test_absent_data_is_one_summary_line_not_skips(pytester: pytest.Pytester) ->
     assert len(lines) == 1
 
 
+def test_absent_data_line_counts_only_what_the_selection_asked_for(
+    pytester: pytest.Pytester,
+) -> None:
+    result, _ = run_real(pytester, None, {"librispeech_asr": "perception",
+                                          "librispeech_fairness": "fairness"}, "-m", "fairness")
+    result.stdout.fnmatch_lines(["ahelm: 1 real-data scenario not run: no data directory*"])
+    assert len([line for line in result.stdout.lines if "not run" in line]) == 1
+    nothing, _ = run_real(pytester, None, {"librispeech_asr": "perception"}, "-m", "bias")
+    nothing.stdout.no_fnmatch_line("*real-data scenario*not run*")
+
+
 def test_absent_data_line_under_xdist(pytester: pytest.Pytester, tmp_path: Path) -> None:
     result, _ = run_real(pytester, tmp_path, {"librispeech_asr": "perception"}, "-n", "2")
     result.stdout.fnmatch_lines(

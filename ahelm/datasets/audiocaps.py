@@ -53,8 +53,8 @@ class AudioCaps(Dataset):
     )
     hub = HubSource(
         repo_id="Olivia714/audiocaps", allow_patterns=("test.csv", "wav_files.zip"),
-        after=("unzip wav_files.zip inside audiocaps/ so that the clips are "
-               "audiocaps/wav_files/<audiocap_id>.wav (rename the unpacked folder if needed)",),
+        after=("unzip wav_files.zip inside DATA_DIR/audiocaps/ so that the clips are "
+               "DATA_DIR/audiocaps/wav_files/<audiocap_id>.wav (rename the unpacked folder if needed)",),
     )
     manual = ("get test.csv from https://github.com/cdjkim/audiocaps (dataset/) and cut each "
               "clip (10 s from start_time) from YouTube into "

@@ -29,8 +29,14 @@ class Plan:
     dataset: Dataset
     target: Path
     """Where the files land: ``DIR/<folder>`` (plus the source's subfolder)."""
+    data_dir: Path
+    """``DIR``, the data directory: the steps left to do by hand name it where they say
+    ``DATA_DIR``."""
 
     def lines(self) -> list[str]:
+        return [line.replace("DATA_DIR", str(self.data_dir)) for line in self._lines()]
+
+    def _lines(self) -> list[str]:
         d, hub = self.dataset, self.dataset.hub
         scenarios = ", ".join(f"{s.name} ({s.aspect})" for s in d.scenarios)
         out = [f"dataset:    {d.title} [{d.name}]", f"licence:    {d.licence}",
@@ -58,10 +64,11 @@ def plan(name: str, to: Path) -> Plan:
     if name not in known:
         raise FetchError(f"unknown dataset {name!r}; known: {', '.join(known)}")
     dataset = known[name]
-    target = to.expanduser().resolve() / dataset.folder
+    data_dir = to.expanduser().resolve()
+    target = data_dir / dataset.folder
     if dataset.hub is not None and dataset.hub.subfolder:
         target = target / dataset.hub.subfolder
-    return Plan(dataset, target)
+    return Plan(dataset, target, data_dir)
 
 
 Downloader = Callable[..., str]
@@ -98,8 +105,10 @@ def fetch(chosen: Plan, downloader: Downloader | None = None) -> Path:
 
 
 def listing(data_dir: Path | None) -> list[str]:
-    """One line per dataset: name, scenarios, and whether it is under ``data_dir``."""
-    lines = []
+    """A header, then one line per dataset: name, folder, source, scenarios, and whether it is
+    under ``data_dir``."""
+    state_head = "state    " if data_dir is not None else ""
+    lines = [f"{state_head}{'dataset':<22} {'folder':<22} {'source':<7} scenarios"]
     for dataset in datasets().values():
         scenarios = ", ".join(s.name for s in dataset.scenarios)
         where = "hub" if dataset.hub else "manual"

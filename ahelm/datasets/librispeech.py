@@ -56,7 +56,7 @@ class LibriSpeech(Dataset):
     )
     hub = HubSource(repo_id="openslr/librispeech_asr", allow_patterns=("clean/test/*",),
                     subfolder="hf",
-                    after=("put SPEAKERS.TXT (from OpenSLR's test-clean.tar.gz) in LibriSpeech/: "
+                    after=("put SPEAKERS.TXT (from OpenSLR's test-clean.tar.gz) in DATA_DIR/LibriSpeech/: "
                            "the export does not say which readers are female or male",))
     manual = ("download test-clean.tar.gz from https://www.openslr.org/12 and unpack it in the "
               "data directory: tar -xzf test-clean.tar.gz -C DATA_DIR (it creates LibriSpeech/)")

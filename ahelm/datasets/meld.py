@@ -59,8 +59,8 @@ class Meld(Dataset):
     hub = HubSource(
         repo_id="zrr1999/MELD_Text_Audio",
         allow_patterns=(CSV_NAME, "archive/audios_test.tgz"),
-        after=("mkdir -p DIR/MELD.Raw/audios_test && tar -xzf "
-               "DIR/MELD.Raw/archive/audios_test.tgz -C DIR/MELD.Raw/audios_test",),
+        after=("mkdir -p DATA_DIR/MELD.Raw/audios_test && tar -xzf "
+               "DATA_DIR/MELD.Raw/archive/audios_test.tgz -C DATA_DIR/MELD.Raw/audios_test",),
     )
     manual = ("download http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz (or "
               "MELD.Raw.tar.gz from the Hub's declare-lab/MELD), unpack it in the data directory "

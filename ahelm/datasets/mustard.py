@@ -60,11 +60,11 @@ class Mustard(Dataset):
     hub = HubSource(
         repo_id="MichiganNLP/MUStARD", allow_patterns=("mmsd_raw_data.zip",),
         subfolder="data/videos",
-        after=("cd DIR/MUStARD/data/videos && unzip mmsd_raw_data.zip -x '__MACOSX/*' "
+        after=("cd DATA_DIR/MUStARD/data/videos && unzip mmsd_raw_data.zip -x '__MACOSX/*' "
                "(it creates utterances_final/ and context_final/)",
-               "curl -L -o DIR/MUStARD/data/sarcasm_data.json https://raw.githubusercontent.com/"
+               "curl -L -o DATA_DIR/MUStARD/data/sarcasm_data.json https://raw.githubusercontent.com/"
                "soujanyaporia/MUStARD/master/data/sarcasm_data.json",
-               "convert every .mp4 under DIR/MUStARD/data/videos/ to a .wav next to it "
+               "convert every .mp4 under DATA_DIR/MUStARD/data/videos/ to a .wav next to it "
                "(ffmpeg -i X.mp4 -vn -ac 1 -ar 16000 X.wav)"),
     )
     manual = ("git clone https://github.com/soujanyaporia/MUStARD into the data directory (it "

@@ -84,8 +84,8 @@ class Parade(Dataset):
     hub = HubSource(
         repo_id="UCSC-VLAA/PARADE_audio",
         allow_patterns=(ANNOTATIONS, "onyx.zip", "nova.zip"),
-        after=("unzip onyx.zip and nova.zip inside parade/ so that the MP3 files sit at the "
-               "paths the JSON names (parade/onyx/..., parade/nova/...); if an archive has no "
+        after=("unzip onyx.zip and nova.zip inside DATA_DIR/parade/ so that the MP3 files sit "
+               "at the paths the JSON names (parade/onyx/..., parade/nova/...); if an archive has no "
                "top folder, unzip it with -d onyx (or -d nova)",),
     )
 

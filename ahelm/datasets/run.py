@@ -48,13 +48,20 @@ class RealData:
     def placeholder(self) -> Any:
         return pytest.param(None, id=ABSENT_ID, marks=getattr(pytest.mark, ABSENT_MARK))
 
-    @staticmethod
-    def deselect(config: pytest.Config, items: list[pytest.Item]) -> None:
-        """Drop the placeholders of absent datasets from ``items`` (reported as deselected)."""
+    def deselect(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Drop the placeholders of absent datasets from ``items`` (reported as deselected).
+        Only the absent scenarios still selected here (``-m``, ``-k`` and the like have had
+        their say) count in the summary line."""
         gone = [item for item in items if item.get_closest_marker(ABSENT_MARK) is not None]
         if gone:
             config.hook.pytest_deselected(items=gone)
             items[:] = [item for item in items if item.get_closest_marker(ABSENT_MARK) is None]
+        asked = set()
+        for item in gone:
+            marker = item.get_closest_marker("scenario")
+            if marker is not None and marker.args:
+                asked.add(str(marker.args[0]))
+        self.absent &= asked
 
     def merge(self, absent: list[str] | None) -> None:
         self.absent.update(absent or ())

@@ -87,7 +87,7 @@ class SpeechRobustBench(Dataset):
         repo_id="mshah1/speech_robust_bench",
         allow_patterns=tuple(f"{CONFIG}/{split}-*.parquet" for _, split in PERTURBATIONS),
         after=("optional, to pick exactly AHELM's copies: put srb_instance_keys.json from the "
-               "Hub dataset PahaII/SRB_instance_key_mapping in speech_robust_bench/",),
+               "Hub dataset PahaII/SRB_instance_key_mapping in DATA_DIR/speech_robust_bench/",),
     )
 
     def rows(self, context: LoadContext, scenario: RealScenario) -> Iterator[tuple[str, Row]]:

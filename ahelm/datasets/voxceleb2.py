@@ -62,10 +62,11 @@ class VoxCeleb2(Dataset):
         repo_id="ProgramComputer/voxceleb", allow_patterns=("vox2/vox2_test_aac.zip",),
         after=(
             f"download {PAIRS} from https://huggingface.co/datasets/LAOS-Y/"
-            f"VoxCeleb2-AudioIdentity into voxceleb2/",
-            "unzip voxceleb2/vox2/vox2_test_aac.zip -d voxceleb2/   (creates voxceleb2/aac/)",
+            f"VoxCeleb2-AudioIdentity into DATA_DIR/voxceleb2/",
+            "unzip DATA_DIR/voxceleb2/vox2/vox2_test_aac.zip -d DATA_DIR/voxceleb2/ "
+            "(creates voxceleb2/aac/)",
             "convert the utterances to WAV next to the .m4a files, e.g. "
-            "find voxceleb2/aac -name '*.m4a' -exec sh -c "
+            "find DATA_DIR/voxceleb2/aac -name '*.m4a' -exec sh -c "
             "'ffmpeg -loglevel error -i \"$0\" -ac 1 -ar 16000 \"${0%.m4a}.wav\"' {} \\;",
         ),
     )
