@@ -13,7 +13,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 from loopback import LoopbackServer, ok, sleep
@@ -52,8 +52,11 @@ def _requests(folder: Path, count: int) -> list[Request]:
     return [Request(f"i{n:02d}", f"say {n}", audio, max_tokens=10) for n in range(count)]
 
 
+StartService = Callable[..., ServiceProcess]
+
+
 @pytest.fixture
-def service_for(tmp_path: Path) -> Iterator[object]:
+def service_for(tmp_path: Path) -> Iterator[StartService]:
     """Starts services on a loopback model; stops whatever a test left running."""
     started: list[ServiceProcess] = []
 
@@ -75,11 +78,11 @@ def _client(service: ServiceProcess, config: ModelConfig, folder: Path,
 
 
 def test_two_clients_share_one_concurrency_budget_and_each_request_is_asked_once(
-    tmp_path: Path, service_for: object
+    tmp_path: Path, service_for: StartService
 ) -> None:
     with LoopbackServer(lambda r: sleep(0.1, ok(f"heard {r.prompt}"))) as server:
         config = _config(tmp_path, server, concurrency=4)
-        service = service_for(config)  # type: ignore[operator]
+        service = service_for(config)
         requests = _requests(tmp_path, 24)
         first, second = _client(service, config, tmp_path), _client(service, config, tmp_path)
         first.prefetch(requests)
@@ -100,11 +103,11 @@ def test_two_clients_share_one_concurrency_budget_and_each_request_is_asked_once
 
 
 def test_plans_are_served_in_turn_so_no_worker_waits_behind_another(
-    tmp_path: Path, service_for: object
+    tmp_path: Path, service_for: StartService
 ) -> None:
     with LoopbackServer(lambda r: sleep(0.05, ok("x"))) as server:
         config = _config(tmp_path, server, concurrency=2)
-        service = service_for(config)  # type: ignore[operator]
+        service = service_for(config)
         requests = _requests(tmp_path, 20)
         first, second = _client(service, config, tmp_path), _client(service, config, tmp_path)
         first.prefetch(requests[:10])
@@ -119,10 +122,10 @@ def test_plans_are_served_in_turn_so_no_worker_waits_behind_another(
     assert 3 <= sum(p in {r.prompt for r in requests[:10]} for p in early) <= 7
 
 
-def test_an_ask_goes_ahead_of_every_plan(tmp_path: Path, service_for: object) -> None:
+def test_an_ask_goes_ahead_of_every_plan(tmp_path: Path, service_for: StartService) -> None:
     with LoopbackServer(lambda r: sleep(0.05, ok("x"))) as server:
         config = _config(tmp_path, server, concurrency=1)
-        service = service_for(config)  # type: ignore[operator]
+        service = service_for(config)
         requests = _requests(tmp_path, 12)
         client = _client(service, config, tmp_path)
         client.prefetch(requests[:10])
@@ -133,19 +136,19 @@ def test_an_ask_goes_ahead_of_every_plan(tmp_path: Path, service_for: object) ->
 
 
 def test_answers_in_the_cache_are_read_by_the_client_and_never_travel(
-    tmp_path: Path, service_for: object
+    tmp_path: Path, service_for: StartService
 ) -> None:
     with LoopbackServer(lambda r: ok(f"heard {r.prompt}")) as server:
         config = _config(tmp_path, server)
         requests = _requests(tmp_path, 6)
-        service = service_for(config, "run1")  # type: ignore[operator]
+        service = service_for(config, "run1")
         client = _client(service, config, tmp_path, "run1")
         client.prefetch(requests)
         first = [client.answer(r) for r in requests]
         client.close()
         service.stop()
 
-        rerun = service_for(config, "run2")  # type: ignore[operator]
+        rerun = service_for(config, "run2")
         again = _client(rerun, config, tmp_path, "run2")
         again.prefetch(requests)
         second = [again.answer(r) for r in requests]
@@ -158,14 +161,14 @@ def test_answers_in_the_cache_are_read_by_the_client_and_never_travel(
 
 
 def test_transport_errors_come_back_as_errors_of_their_instance(
-    tmp_path: Path, service_for: object
+    tmp_path: Path, service_for: StartService
 ) -> None:
     with LoopbackServer(lambda r: ok("fine")) as server:
         from loopback import status
 
         server.script(status(400))
         config = _config(tmp_path, server, concurrency=1)
-        service = service_for(config)  # type: ignore[operator]
+        service = service_for(config)
         client = _client(service, config, tmp_path)
         bad, good = _requests(tmp_path, 2)
         failed = client.answer(bad)
@@ -178,19 +181,19 @@ def test_transport_errors_come_back_as_errors_of_their_instance(
     assert counts["errors"] == 1 and counts["model_calls"] == 1
 
 
-def test_a_client_of_another_model_is_refused(tmp_path: Path, service_for: object) -> None:
+def test_a_client_of_another_model_is_refused(tmp_path: Path, service_for: StartService) -> None:
     with LoopbackServer() as server:
-        service = service_for(_config(tmp_path, server, model="one"))  # type: ignore[operator]
+        service = service_for(_config(tmp_path, server, model="one"))
         other = _config(tmp_path, server, model="two")
         with pytest.raises(ServiceError, match="serves model .*one.*not .*two"):
             _client(service, other, tmp_path)
 
 
-def test_a_service_that_cannot_start_says_why(tmp_path: Path, service_for: object) -> None:
+def test_a_service_that_cannot_start_says_why(tmp_path: Path, service_for: StartService) -> None:
     broken = ModelConfig(name="broken", path=tmp_path / "broken.toml", provider="openai-chat",
                          settings={"model": "m", "base_url": "http://127.0.0.1:9/v1",
                                    "max_concurrency": 0}, gate_overrides={})
-    service = service_for(broken)  # type: ignore[operator]
+    service = service_for(broken)
     with LoopbackServer() as server:
         model = build_model(_config(tmp_path, server))
     with pytest.raises(ServiceError, match="the dispatch service failed: .*max_concurrency"):
@@ -200,11 +203,11 @@ def test_a_service_that_cannot_start_says_why(tmp_path: Path, service_for: objec
 
 
 def test_when_the_service_dies_waiting_tests_get_errors_that_say_so(
-    tmp_path: Path, service_for: object
+    tmp_path: Path, service_for: StartService
 ) -> None:
     with LoopbackServer(lambda r: sleep(5.0, ok("late"))) as server:
         config = _config(tmp_path, server, concurrency=2)
-        service = service_for(config)  # type: ignore[operator]
+        service = service_for(config)
         client = _client(service, config, tmp_path)
         requests = _requests(tmp_path, 4)
         client.prefetch(requests)
