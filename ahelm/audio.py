@@ -152,11 +152,6 @@ def use_wav_cache(cache: WavCache | None) -> None:
     _cache = cache
 
 
-def wav_cache() -> WavCache | None:
-    """The process's WAV cache, if one is set."""
-    return _cache
-
-
 def model_wav(clip: AudioClip) -> bytes:
     """What every model adapter sends: the clip as 16 kHz mono 16-bit WAV (AudioError if the
     file is missing, corrupt or not its manifest's), from the WAV cache when one is set."""

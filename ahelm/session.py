@@ -27,8 +27,6 @@ from ahelm.reports.collector import RunCollector
 from ahelm.scenarios import Scenario, ScenarioError, load_scenario
 
 RECORD_KEY = pytest.StashKey[Record]()
-WARMUP_MIN_PLAN = 200
-"""Runs of fewer requests load the scoring libraries when first used (ahelm.warmup)."""
 PROPERTY_KEY = pytest.StashKey[dict[str, Any]]()
 """A robustness property's outcome, carried to the reports (ahelm.robustness.fixture)."""
 BREAKING_KEY = pytest.StashKey[dict[str, Any]]()
@@ -333,12 +331,12 @@ class AhelmSession:
         memo = (instance.scenario, instance.id)
         if memo not in self._records:
             answer: Answer = self._dispatch().answer(Request.for_instance(instance))
-            if not self._records and len(self._plan) >= WARMUP_MIN_PLAN:
+            if not self._records:
                 # The first wave of requests is out and answered: load what the gates need
                 # in the background now, not while that wave was being prepared and sent.
                 from ahelm import warmup
 
-                warmup.start(self.config)
+                warmup.start(self.config, len(self._plan))
             self._records[memo] = self._score(instance, answer)
         return self._records[memo]
 
@@ -463,10 +461,9 @@ class AhelmSession:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.progress.planned(len(ids))
-        if len(ids) >= WARMUP_MIN_PLAN:
-            from ahelm import warmup
+        from ahelm import warmup
 
-            warmup.start(self.config, scoring=False)
+        warmup.start(self.config, len(ids), scoring=False)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:

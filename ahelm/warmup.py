@@ -15,16 +15,18 @@ import threading
 
 import pytest
 
+MIN_PLAN = 200
+"""Runs of fewer requests load these libraries when they first use them."""
 _started: set[int] = set()
 
 
-def start(config: pytest.Config, *, scoring: bool = True) -> threading.Thread | None:
-    """Start loading, once per config. ``scoring``: this process scores gates (the single
-    process, xdist workers); the xdist controller only writes the run, from the scores the
-    workers' gate reports carry, and needs scipy.special for the run's own rates. Hypothesis is
-    loaded in every process: even xdist workers run the terminal summary hooks, though nobody
-    sees their output."""
-    if id(config) in _started:
+def start(config: pytest.Config, planned: int, *, scoring: bool = True) -> threading.Thread | None:
+    """Start loading, once per config, for a run of ``planned`` requests or tests. ``scoring``:
+    this process scores gates (the single process, xdist workers); the xdist controller only
+    writes the run, from the scores the workers' gate reports carry, and needs scipy.special for
+    the run's own rates. Hypothesis is loaded in every process: even xdist workers run the
+    terminal summary hooks, though nobody sees their output."""
+    if planned < MIN_PLAN or id(config) in _started:
         return None
     _started.add(id(config))
     hypothesis = config.pluginmanager.has_plugin("hypothesispytest")

@@ -9,7 +9,8 @@ planned or asked is pushed to them once, as soon as it is known.
 The process lives until its standard input, a pipe from its owner (the single pytest process,
 or the xdist controller), ends: the owner closes it when the run ends, and the system closes it
 if the owner dies in any way. It ignores Ctrl-C, which reaches its whole process group: the owner
-decides when to stop. If it cannot start, it writes why to ``FOLDER/error.txt`` and exits with status 1.
+decides when to stop. If it cannot start, it writes why to ``FOLDER/error.txt`` and exits
+with status 1.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ READ_LIMIT = 1 << 24
 
 
 class DispatchService:
-    def __init__(self, dispatcher: Any, folder: Path) -> None:
+    def __init__(self, dispatcher: Any, folder: Path, wav_cache: Any = None) -> None:
         self.dispatcher = dispatcher
         self.folder = folder
+        self.wav_cache = wav_cache
+        """The WAV cache this process writes to (trimmed when the service ends), if any."""
         self.delivered: set[str] = set()
         """Keys whose answer some client has received: the first to receive one counts it."""
 
@@ -97,11 +100,8 @@ def main(argv: list[str]) -> int:
     while sys.stdin.buffer.read(1 << 16):
         pass
     service.dispatcher.close()
-    from ahelm.audio import wav_cache
-
-    cache = wav_cache()
-    if cache is not None:
-        cache.trim()
+    if service.wav_cache is not None:
+        service.wav_cache.trim()
     return 0
 
 
@@ -117,13 +117,15 @@ def _start(folder: Path) -> DispatchService:
         provider=settings["model"]["provider"], settings=settings["model"]["settings"],
         gate_overrides={},
     ))
+    wav_cache = None
     if settings.get("wav_cache_dir"):
-        use_wav_cache(WavCache(Path(settings["wav_cache_dir"]), int(settings["wav_cache_bytes"])))
+        wav_cache = WavCache(Path(settings["wav_cache_dir"]), int(settings["wav_cache_bytes"]))
+        use_wav_cache(wav_cache)
     dispatcher = Dispatcher(
         model, Path(settings["cache"]), settings["run_id"], refresh=bool(settings["refresh"]),
         concurrency=model.max_concurrency, peers=False,
     )
-    service = DispatchService(dispatcher, folder)
+    service = DispatchService(dispatcher, folder, wav_cache)
     dispatcher.submit(service.start()).result()
     return service
 
