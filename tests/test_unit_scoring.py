@@ -43,6 +43,28 @@ def test_normalise(text: str, expected: str) -> None:
     assert normalise(text) == expected
 
 
+def test_punctuation_is_removed_exactly_as_jiwer_removes_it() -> None:
+    """normalise deletes punctuation with one translation table over jiwer's own set; the words
+    must be those of jiwer's ToLowerCase + RemovePunctuation pipeline, whatever the script."""
+    import random
+
+    import jiwer
+
+    from ahelm.scoring.asr import _word_transform
+
+    jiwers = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(),
+                            jiwer.RemoveMultipleSpaces(), jiwer.Strip(),
+                            jiwer.ReduceToListOfListOfWords()])
+    rng = random.Random(7)
+    alphabet = [chr(i) for i in range(0x20, 0x3000)] + list("\u03a3\u03a3 \u3001\u3002\uff0c")
+    # "A(Σ" lower-cased first gives "a(σ"; with "(" deleted first it would end in a final "ς".
+    texts = ["A(\u03a3", "Hello, (world)!", "\u00bfQu\u00e9?", "\u2026"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+              for _ in range(3000)]
+    for text in texts:
+        assert _word_transform()(text) == jiwers(text), text
+
+
 def test_normalise_makes_equivalent_transcripts_score_perfectly() -> None:
     scores = score_transcript(
         "The well-known café, opened at dawn.", "the WELL KNOWN cafe\u0301 opened at dawn"
