@@ -94,6 +94,8 @@ class AhelmSession:
         use_wav_cache(self.wav_cache)
         self._scenarios: dict[str, Scenario] = {}
         self._plan: list[Instance] = []
+        self._runs_properties = False
+        """Some selected test of this process uses the robustness fixture (hypothesis)."""
         self._records: dict[tuple[str, str], Record] = {}
         self._results: dict[str, ScenarioResults] = {}
         self._metrics_sent: set[str] = set()
@@ -192,6 +194,8 @@ class AhelmSession:
         modules: dict[str, pytest.Module] = {}
         last: dict[str, int] = {}
         for index, item in enumerate(items):
+            if "robustness" in getattr(item, "fixturenames", ()):
+                self._runs_properties = True
             instance = _instance_of(item)
             if instance is not None:
                 self._plan.append(instance)
@@ -236,7 +240,10 @@ class AhelmSession:
         if self._dispatcher is None:
             self._dispatcher = self._new_dispatcher(self._model or self._build_model(),
                                                     service=True)
-            self._dispatcher.prefetch(self._planned_requests(self._worker_slot()[0]))
+            # A dispatch service takes every worker's plan: each sends only its own block.
+            # Dispatchers of their own (local models) plan the whole run, their block first.
+            self._dispatcher.prefetch(self._planned_requests(
+                self._worker_slot()[0], own_block=self._service_folder() is not None))
         return self._dispatcher
 
     def start_service(self) -> None:
@@ -302,7 +309,9 @@ class AhelmSession:
         index = int(re.sub(r"\D", "", str(workerinput.get("workerid", "gw0"))) or 0)
         return max(1, int(workerinput.get("workercount", 1))), index
 
-    def _planned_requests(self, workers: int) -> list[Request]:
+    def _planned_requests(self, workers: int, *, own_block: bool = False) -> list[Request]:
+        """The run's unique requests in test order; under xdist, starting with this worker's
+        block of tests (``own_block``: that block alone)."""
         seen: set[tuple[str, str]] = set()
         unique = []
         for instance in self._plan:
@@ -314,6 +323,8 @@ class AhelmSession:
             # xdist's worksteal scheduling (ahelm's default, see plugin.py) gives each worker a
             # contiguous block of the tests: each worker asks for its block's requests first.
             start = len(unique) * index // workers
+            if own_block:
+                return unique[start:len(unique) * (index + 1) // workers]
             unique = unique[start:] + unique[:start]
         return unique
 
@@ -336,7 +347,8 @@ class AhelmSession:
                 # in the background now, not while that wave was being prepared and sent.
                 from ahelm import warmup
 
-                warmup.start(self.config, len(self._plan))
+                warmup.start(self.config, len(self._plan),
+                             hypothesis=self._runs_properties or not self.is_worker)
             self._records[memo] = self._score(instance, answer)
         return self._records[memo]
 
@@ -391,6 +403,37 @@ class AhelmSession:
 
     # -- results ------------------------------------------------------------------------------
 
+    @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_makereport")
+    def pytest_runtest_makereport_message_only(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> pytest.TestReport | None:
+        """The report of a test that failed with a message and no traceback to show: a
+        scenario's check (``pytest.fail(..., pytrace=False)``) or an instance without an answer.
+
+        pytest's own report would filter the traceback first (~0.2 ms of path look-ups per
+        failure, most of a run's instances), then show only the message. This is the same
+        report, message and crash location included, without the filtering; any other outcome,
+        or ``--fulltrace``, is left to pytest."""
+        excinfo, when = call.excinfo, call.when
+        if excinfo is None or when == "collect":
+            return None
+        failure = excinfo.value
+        if isinstance(failure, InstanceFailure):
+            longrepr: Any = str(failure)
+        elif self.config.getoption("fulltrace", False):
+            return None
+        elif (when == "call" and isinstance(failure, pytest.fail.Exception)
+              and not failure.pytrace and isinstance(item, pytest.Function)):
+            longrepr = excinfo.getrepr(style="value", tbfilter=False)
+        else:
+            return None
+        return pytest.TestReport(
+            item.nodeid, item.location, {keyword: 1 for keyword in item.keywords}, "failed",
+            longrepr, when,
+            [(f"Captured {key} {when}", content) for when, key, content in item._report_sections],
+            call.duration, call.start, call.stop, user_properties=item.user_properties,
+        )
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
@@ -407,8 +450,6 @@ class AhelmSession:
                     from ahelm.reports.allure import attach_instance
 
                     attach_instance(self.config, instance, record)
-        if call.excinfo is not None and isinstance(call.excinfo.value, InstanceFailure):
-            report.longrepr = str(call.excinfo.value)
         if isinstance(item, GateItem) and report.when == "call" and item.result is not None:
             report.ahelm_gate = item.result.to_json()  # type: ignore[attr-defined]
             name = item.result.scenario
@@ -481,6 +522,9 @@ class AhelmSession:
         if self.is_worker:
             self.config.workeroutput["ahelm_absent"] = sorted(  # type: ignore[attr-defined]
                 self.real_data.absent)
+            from ahelm.warmup import drop_unused_hypothesis
+
+            drop_unused_hypothesis(self.config)
         if self._dispatcher is not None:
             self._dispatcher.close()
             stats = self._dispatcher.snapshot()

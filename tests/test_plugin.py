@@ -56,6 +56,33 @@ def test_wrong_answers_fail_their_tests_but_not_the_run(pytester: pytest.Pyteste
     ])
 
 
+def test_wrong_answers_and_errors_report_their_message_not_a_traceback(
+    pytester: pytest.Pytester,
+) -> None:
+    """Wrong answers and unanswered instances are reported by their message alone, in the
+    failure sections, the short summary and JUnit XML; --fulltrace still shows the traceback."""
+    make_project(pytester, sentences=3, wrong=["s01-ann"], fail=["s02-bob"])
+    result = pytester.runpytest("--model=fake", "-rfE", "--junitxml=junit.xml")
+    result.assert_outcomes(passed=5, failed=2, errors=1)
+    result.stdout.fnmatch_lines([
+        "*ERROR at setup of test_mini_asr?s02-bob?*",
+        "s02-bob: transport error: RuntimeError: simulated outage",
+        "*_ test_mini_asr?s01-ann? _*",
+        "s01-ann: WER 1.000 misses the bar wer <= 0.25",
+        "FAILED suites/test_mini.py::test_mini_asr?s01-ann? - Failed: s01-ann*",
+        "ERROR suites/test_mini.py::test_mini_asr?s02-bob? - s02-bob*",
+    ])
+    assert "outcome.check()" not in result.stdout.str()
+    assert "InstanceFailure" not in result.stdout.str()
+    junit = (pytester.path / "junit.xml").read_text()
+    assert 'message="Failed: s01-ann: WER 1.000 misses the bar' in junit
+    assert ">s02-bob: transport error: RuntimeError: simulated outage</error>" in junit
+
+    full = pytester.runpytest("--model=fake", "--fulltrace", "-p", "no:cacheprovider")
+    full.assert_outcomes(passed=5, failed=2, errors=1)
+    full.stdout.fnmatch_lines(["*outcome.check()*", "*s01-ann: WER 1.000 misses the bar*"])
+
+
 def test_failed_gate_fails_the_run(pytester: pytest.Pytester) -> None:
     make_project(pytester, sentences=3, wrong=["s01-ann", "s02-ann"],
                  gates='["wer <= 0.2", "wer[gender=female] <= 0.5"]')
