@@ -102,6 +102,10 @@ class WavCache:
         key = f"{clip.identity}-p{AUDIO_PIPELINE_VERSION}"
         return self.folder / key[:2] / f"{key}.wav"
 
+    def holds(self, clip: AudioClip) -> bool:
+        """Whether the clip's WAV is on disk already (reading it back is then cheap)."""
+        return self._path(clip).is_file()
+
     def wav(self, clip: AudioClip) -> bytes:
         verified = clip.verify() if clip.sha256 else None
         path = self._path(clip)
@@ -156,6 +160,13 @@ def model_wav(clip: AudioClip) -> bytes:
     """What every model adapter sends: the clip as 16 kHz mono 16-bit WAV (AudioError if the
     file is missing, corrupt or not its manifest's), from the WAV cache when one is set."""
     return _cache.wav(clip) if _cache is not None else _render_wav(clip)
+
+
+def wav_is_cheap(clip: AudioClip) -> bool:
+    """Whether :func:`model_wav` of this clip only reads a cached WAV back (~0.1 ms for a
+    typical clip) rather than decoding or rendering it: model adapters then build the request
+    body on the event loop, where a thread hop would cost more than the work."""
+    return _cache is not None and _cache.holds(clip)
 
 
 def _render_wav(clip: AudioClip, verified: bytes | None = None) -> bytes:

@@ -1,11 +1,17 @@
 """Loading what a run needs later while its requests are in flight, not on its critical path.
 
-Three imports cost a pytest process most of a second each on 2 cores: the toxicity classifier
-(sklearn and a pickled model; the first gate needs it), scipy.stats (the first metric with a
-confidence interval) and hypothesis, which its own pytest plugin imports at the terminal summary
-of every run, robustness properties or not. A background thread loads them once the first answer
+Three loads can cost a pytest process most of a second each on 2 cores: the toxicity
+classifier (the first gate needs it; from its array cache in ~15 ms, but the first run on a
+machine extracts it from alt-profanity-check's sklearn model), scipy.stats (the first metric
+with a confidence interval) and hypothesis, which its own pytest plugin imports at the terminal
+summary of every run, robustness properties or not. A background thread loads them once the first answer
 is in (the first wave of requests is out by then), in runs large enough for it to matter: the
 tests spend that time waiting for answers.
+
+Hypothesis is loaded only where it will be used: by a process that runs robustness properties,
+or one whose terminal summary someone reads. An xdist worker without properties never imports
+it: :func:`drop_unused_hypothesis` spares it the import that the plugin's summary, which nobody
+sees in a worker, would make at the end of the run.
 """
 
 from __future__ import annotations
@@ -20,16 +26,20 @@ MIN_PLAN = 200
 _started: set[int] = set()
 
 
-def start(config: pytest.Config, planned: int, *, scoring: bool = True) -> threading.Thread | None:
+HYPOTHESIS_PLUGIN = "hypothesispytest"
+
+
+def start(config: pytest.Config, planned: int, *, scoring: bool = True,
+          hypothesis: bool = True) -> threading.Thread | None:
     """Start loading, once per config, for a run of ``planned`` requests or tests. ``scoring``:
     this process scores gates (the single process, xdist workers); the xdist controller only
     writes the run, from the scores the workers' gate reports carry, and needs scipy.special for
-    the run's own rates. Hypothesis is loaded in every process: even xdist workers run the
-    terminal summary hooks, though nobody sees their output."""
+    the run's own rates. ``hypothesis``: this process will import hypothesis (it runs
+    properties, or prints a terminal summary through hypothesis's plugin)."""
     if planned < MIN_PLAN or id(config) in _started:
         return None
     _started.add(id(config))
-    hypothesis = config.pluginmanager.has_plugin("hypothesispytest")
+    hypothesis = hypothesis and config.pluginmanager.has_plugin(HYPOTHESIS_PLUGIN)
 
     def load() -> None:
         if scoring:
@@ -54,3 +64,18 @@ def start(config: pytest.Config, planned: int, *, scoring: bool = True) -> threa
 
     config.add_cleanup(done)
     return thread
+
+
+def drop_unused_hypothesis(config: pytest.Config) -> bool:
+    """In an xdist worker whose tests never imported hypothesis, unregister hypothesis's pytest
+    plugin before the terminal summary: its summary hook imports hypothesis (~0.5 s of CPU with
+    pytest's assertion rewriting) to report on files that only a hypothesis test could have
+    written, in a process whose terminal output nobody reads. True if it was dropped."""
+    import sys
+
+    if not hasattr(config, "workerinput") or "hypothesis" in sys.modules:
+        return False
+    if config.pluginmanager.get_plugin(HYPOTHESIS_PLUGIN) is None:
+        return False
+    config.pluginmanager.unregister(name=HYPOTHESIS_PLUGIN)
+    return True

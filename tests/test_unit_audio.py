@@ -253,6 +253,25 @@ def test_wav_cache_serves_the_decoded_clip_from_disk(tmp_path: Path) -> None:
     assert cache.wav(clip) == b"RIFF-served-from-the-cache"
 
 
+def test_a_clip_is_cheap_only_once_its_wav_is_cached(tmp_path: Path) -> None:
+    """Model adapters build bodies on the event loop only for clips whose WAV is on disk."""
+    from ahelm.audio import WavCache, use_wav_cache, wav_is_cheap
+
+    clip = _clip(tmp_path)
+    cache = WavCache(tmp_path / "cache", 10**9)
+    try:
+        use_wav_cache(None)
+        assert not wav_is_cheap(clip)
+        use_wav_cache(cache)
+        assert not cache.holds(clip) and not wav_is_cheap(clip)
+        cache.wav(clip)
+        assert cache.holds(clip) and wav_is_cheap(clip)
+        use_wav_cache(None)
+        assert not wav_is_cheap(clip)
+    finally:
+        use_wav_cache(None)
+
+
 def test_wav_cache_still_checks_the_source_file(tmp_path: Path) -> None:
     from ahelm.audio import WavCache
 

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ahelm import audio as audio_codec
 from ahelm.config import ConfigError
 from ahelm.core import ModelCallError, Request, Response
 from ahelm.models.http import HttpTransport, RetryPolicy
@@ -140,7 +141,8 @@ class GeminiModel:
         """The request body for ``request``; decoding and encoding audio run off the event loop."""
         parts: list[dict[str, Any]] = []
         if request.audio is not None:
-            b64 = await asyncio.to_thread(encode_audio, request.audio)
+            b64 = (encode_audio(request.audio) if audio_codec.wav_is_cheap(request.audio)
+                   else await asyncio.to_thread(encode_audio, request.audio))
             parts.append({"inlineData": {"mimeType": "audio/wav", "data": b64}})
         parts.append({"text": request.prompt})
         config: dict[str, Any] = {

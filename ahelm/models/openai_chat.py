@@ -117,12 +117,18 @@ class OpenAIChatModel:
         return f"OpenAIChatModel({self.fingerprint})"
 
     async def payload(self, request: Request) -> dict[str, Any]:
-        """The request body for ``request``; decoding and encoding audio run off the event loop."""
-        b64 = await asyncio.to_thread(encode_audio, request.audio) if request.audio else None
-        return self._payload(request, b64)
+        """The request body for ``request``; decoding and encoding audio run off the event loop
+        unless the clip's WAV is cached (audio.wav_is_cheap)."""
+        if request.audio is None:
+            return self._payload(request, None)
+        if audio_codec.wav_is_cheap(request.audio):
+            return self._payload(request, encode_audio(request.audio))
+        return self._payload(request, await asyncio.to_thread(encode_audio, request.audio))
 
     async def body(self, request: Request) -> bytes:
-        """The same body as :meth:`payload`, encoded (off the event loop)."""
+        """The same body as :meth:`payload`, encoded (off the event loop unless cheap)."""
+        if request.audio is None or audio_codec.wav_is_cheap(request.audio):
+            return self._body(request)
         return await asyncio.to_thread(self._body, request)
 
     def _body(self, request: Request) -> bytes:
