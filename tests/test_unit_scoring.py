@@ -65,6 +65,19 @@ def test_punctuation_is_removed_exactly_as_jiwer_removes_it() -> None:
         assert _word_transform()(text) == jiwers(text), text
 
 
+def test_the_punctuation_table_deletes_exactly_jiwers_punctuation() -> None:
+    import sys
+
+    import jiwer
+
+    from ahelm.scoring.asr import _Punctuation
+
+    table = _Punctuation()
+    deleted = {chr(c) for c in range(sys.maxunicode + 1) if table[c] is None}
+    assert deleted == set(jiwer.RemovePunctuation().tokens_to_remove)
+    assert table[ord("a")] == ord("a") and table[ord("!")] is None
+
+
 def test_normalise_makes_equivalent_transcripts_score_perfectly() -> None:
     scores = score_transcript(
         "The well-known café, opened at dawn.", "the WELL KNOWN cafe\u0301 opened at dawn"
