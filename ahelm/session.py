@@ -430,7 +430,7 @@ class AhelmSession:
         return pytest.TestReport(
             item.nodeid, item.location, {keyword: 1 for keyword in item.keywords}, "failed",
             longrepr, when,
-            [(f"Captured {key} {when}", content) for when, key, content in item._report_sections],
+            [(f"Captured {key} {phase}", content) for phase, key, content in item._report_sections],
             call.duration, call.start, call.stop, user_properties=item.user_properties,
         )
 

@@ -4,9 +4,9 @@ Three loads can cost a pytest process most of a second each on 2 cores: the toxi
 classifier (the first gate needs it; from its array cache in ~15 ms, but the first run on a
 machine extracts it from alt-profanity-check's sklearn model), scipy.stats (the first metric
 with a confidence interval) and hypothesis, which its own pytest plugin imports at the terminal
-summary of every run, robustness properties or not. A background thread loads them once the first answer
-is in (the first wave of requests is out by then), in runs large enough for it to matter: the
-tests spend that time waiting for answers.
+summary of every run, robustness properties or not. A background thread loads them once the
+first answer is in (the first wave of requests is out by then), in runs large enough for it to
+matter: the tests spend that time waiting for answers.
 
 Hypothesis is loaded only where it will be used: by a process that runs robustness properties,
 or one whose terminal summary someone reads. An xdist worker without properties never imports
@@ -23,10 +23,8 @@ import pytest
 
 MIN_PLAN = 200
 """Runs of fewer requests load these libraries when they first use them."""
-_started: set[int] = set()
-
-
 HYPOTHESIS_PLUGIN = "hypothesispytest"
+_started: set[int] = set()
 
 
 def start(config: pytest.Config, planned: int, *, scoring: bool = True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import pytest
 from suitekit import calls, last_summary, make_project, runs
@@ -182,6 +183,29 @@ def test_xdist_gives_the_same_scores_without_double_calls(pytester: pytest.Pytes
     assert len(asked) == 48  # 24 instances, asked once per report dir (two separate caches)
     assert len(set(asked)) == 24 and all(asked.count(i) == 2 for i in set(asked))
     assert two["dispatch"]["model_calls"] == 24
+
+
+def test_xdist_workers_without_properties_never_import_hypothesis(
+    pytester: pytest.Pytester,
+) -> None:
+    """hypothesis's plugin imports hypothesis for every terminal summary; a worker's is never
+    shown, so a worker that ran no hypothesis test drops the plugin first (the controller,
+    whose summary is shown, keeps it)."""
+    make_project(pytester, sentences=4)
+    conftest = pytester.path / "conftest.py"
+    conftest.write_text(conftest.read_text() + textwrap.dedent("""\
+        import sys
+        from pathlib import Path
+
+        def pytest_unconfigure(config):
+            name = config.workerinput["workerid"] if hasattr(config, "workerinput") else "main"
+            loaded = "hypothesis" in sys.modules
+            Path(config.rootpath, f"hypothesis-{name}.txt").write_text(str(loaded))
+        """))
+    result = pytester.runpytest_subprocess("--model=fake", "-n", "2")
+    assert result.ret == 0
+    seen = {path.stem: path.read_text() for path in pytester.path.glob("hypothesis-*.txt")}
+    assert seen == {"hypothesis-gw0": "False", "hypothesis-gw1": "False", "hypothesis-main": "True"}
 
 
 def test_config_errors_stop_the_run_before_any_request(pytester: pytest.Pytester) -> None:
