@@ -47,6 +47,7 @@ th,td{border-bottom:1px solid #e2e8f0;padding:5px 8px;text-align:left;vertical-a
 th{background:#edf2f7;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums;
 white-space:nowrap}
 tr.msg td{color:#4a5568;font-size:12.5px;border-bottom:2px solid #cbd5e0}
+#gates tr.gate td:nth-child(1),#gates tr.gate td:nth-child(3){overflow-wrap:anywhere}
 .ok{color:#2e7d32;font-weight:700}.bad{color:#c62828;font-weight:800}
 td.st-fail{color:#c62828}td.st-error{color:#ef6c00}
 .charts{display:flex;flex-wrap:wrap;gap:18px}
