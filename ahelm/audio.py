@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
 import threading
 from math import gcd
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 import soundfile as sf
 
 from ahelm.core import AUDIO_PIPELINE_VERSION, AudioClip, AudioError
+
+T = TypeVar("T")
 
 SAMPLE_RATE = 16_000
 _BUFFER_NAME = re.compile(r"<_io\.BytesIO object at 0x[0-9a-f]+>")
@@ -164,9 +168,17 @@ def model_wav(clip: AudioClip) -> bytes:
 
 def wav_is_cheap(clip: AudioClip) -> bool:
     """Whether :func:`model_wav` of this clip only reads a cached WAV back (~0.1 ms for a
-    typical clip) rather than decoding or rendering it: model adapters then build the request
-    body on the event loop, where a thread hop would cost more than the work."""
+    typical clip) rather than decoding or rendering it."""
     return _cache is not None and _cache.holds(clip)
+
+
+async def with_model_wav(clip: AudioClip | None, work: Callable[[], T]) -> T:
+    """``work()``, which reads ``clip``'s model WAV (or no audio at all), for a model adapter on
+    an event loop: in a thread when the clip must be decoded or rendered, else right here, since
+    reading a cached WAV back costs less than the thread hop."""
+    if clip is None or wav_is_cheap(clip):
+        return work()
+    return await asyncio.to_thread(work)
 
 
 def _render_wav(clip: AudioClip, verified: bytes | None = None) -> bytes:

@@ -272,6 +272,33 @@ def test_a_clip_is_cheap_only_once_its_wav_is_cached(tmp_path: Path) -> None:
         use_wav_cache(None)
 
 
+def test_model_wav_work_leaves_the_event_loop_only_when_the_clip_must_be_decoded(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import threading
+
+    from ahelm.audio import WavCache, model_wav, use_wav_cache, with_model_wav
+
+    clip = _clip(tmp_path)
+
+    def where() -> tuple[str, bytes]:
+        return threading.current_thread().name, model_wav(clip)
+
+    async def run(audio: AudioClip | None) -> tuple[str, bytes]:
+        return await with_model_wav(audio, where)
+
+    here = threading.current_thread().name
+    try:
+        use_wav_cache(WavCache(tmp_path / "cache", 10**9))
+        decoded_in, wav = asyncio.run(run(clip))
+        assert decoded_in != here
+        assert asyncio.run(run(clip)) == (here, wav)  # now cached: read back on the loop
+        assert asyncio.run(run(None))[0] == here
+    finally:
+        use_wav_cache(None)
+
+
 def test_wav_cache_still_checks_the_source_file(tmp_path: Path) -> None:
     from ahelm.audio import WavCache
 

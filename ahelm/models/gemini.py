@@ -9,7 +9,6 @@ the ``x-goog-api-key`` header, never in the URL, so logged URLs and error messag
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from dataclasses import dataclass, field
@@ -140,9 +139,9 @@ class GeminiModel:
     async def payload(self, request: Request) -> dict[str, Any]:
         """The request body for ``request``; decoding and encoding audio run off the event loop."""
         parts: list[dict[str, Any]] = []
-        if request.audio is not None:
-            b64 = (encode_audio(request.audio) if audio_codec.wav_is_cheap(request.audio)
-                   else await asyncio.to_thread(encode_audio, request.audio))
+        audio = request.audio
+        if audio is not None:
+            b64 = await audio_codec.with_model_wav(audio, lambda: encode_audio(audio))
             parts.append({"inlineData": {"mimeType": "audio/wav", "data": b64}})
         parts.append({"text": request.prompt})
         config: dict[str, Any] = {

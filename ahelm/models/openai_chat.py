@@ -7,7 +7,6 @@ model under test receives (see :mod:`ahelm.audio`).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import math
@@ -117,19 +116,16 @@ class OpenAIChatModel:
         return f"OpenAIChatModel({self.fingerprint})"
 
     async def payload(self, request: Request) -> dict[str, Any]:
-        """The request body for ``request``; decoding and encoding audio run off the event loop
-        unless the clip's WAV is cached (audio.wav_is_cheap)."""
-        if request.audio is None:
-            return self._payload(request, None)
-        if audio_codec.wav_is_cheap(request.audio):
-            return self._payload(request, encode_audio(request.audio))
-        return self._payload(request, await asyncio.to_thread(encode_audio, request.audio))
+        """The request body for ``request``; decoding audio runs off the event loop
+        (audio.with_model_wav)."""
+        audio = request.audio
+        b64 = None if audio is None else await audio_codec.with_model_wav(
+            audio, lambda: encode_audio(audio))
+        return self._payload(request, b64)
 
     async def body(self, request: Request) -> bytes:
-        """The same body as :meth:`payload`, encoded (off the event loop unless cheap)."""
-        if request.audio is None or audio_codec.wav_is_cheap(request.audio):
-            return self._body(request)
-        return await asyncio.to_thread(self._body, request)
+        """The same body as :meth:`payload`, encoded."""
+        return await audio_codec.with_model_wav(request.audio, lambda: self._body(request))
 
     def _body(self, request: Request) -> bytes:
         if request.audio is None:

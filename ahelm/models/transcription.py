@@ -13,7 +13,6 @@ same as for every other adapter.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,7 +108,7 @@ class TranscriptionClient:
 
     async def transcribe(self, clip: AudioClip) -> Transcript:
         """The server's transcript of ``clip``, or ModelCallError (AudioError for bad audio)."""
-        wav = await asyncio.to_thread(wav_bytes, clip)
+        wav = await audio_codec.with_model_wav(clip, lambda: wav_bytes(clip))
         files = {"file": ("audio.wav", wav, "audio/wav")}
         result = await self._transport.post_multipart(PATH, self.form(), files)
         transcript = result.data.get("text")
