@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import re
-import threading
 from math import gcd
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -15,6 +13,7 @@ import numpy as np
 import soundfile as sf
 
 from ahelm.core import AUDIO_PIPELINE_VERSION, AudioClip, AudioError
+from ahelm.store.files import write_atomic
 
 T = TypeVar("T")
 
@@ -120,9 +119,7 @@ class WavCache:
         wav = _render_wav(clip, verified)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
-            partial.write_bytes(wav)
-            partial.replace(path)
+            write_atomic(path, wav)
             self.written += 1
         except OSError:
             pass  # a read-only or full disk costs speed, never an answer

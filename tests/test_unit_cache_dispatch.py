@@ -632,3 +632,16 @@ def test_python_object_wrong_return_type() -> None:
 def test_python_object_without_generate() -> None:
     with pytest.raises(TypeError, match="without a generate\\(\\) method"):
         PythonObjectModel(Settings(object=f"{__name__}:NoGenerate"))
+
+
+def test_an_atomic_write_leaves_the_old_file_or_the_new_one_and_no_part(tmp_path: Path) -> None:
+    from ahelm.store.files import write_atomic
+
+    target = tmp_path / "f.bin"
+    write_atomic(target, b"old")
+    write_atomic(target, b"new")
+    assert target.read_bytes() == b"new"
+    (tmp_path / "folder.bin").mkdir()  # a rename onto a folder fails after the part is written
+    with pytest.raises(OSError):
+        write_atomic(tmp_path / "folder.bin", b"data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin", "folder.bin"]

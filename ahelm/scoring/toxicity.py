@@ -25,14 +25,13 @@ read only means extracting the arrays from the pickles again, in memory.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import importlib
 import importlib.util
+import io
 import os
 import re
-import tempfile
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -43,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ahelm.core import Record
+from ahelm.store.files import write_atomic
 
 THRESHOLD = 0.5
 CACHE_FORMAT = 1
@@ -305,19 +305,11 @@ def _read_cache(path: Path) -> LinearToxicityModel | None:
 
 def _write_cache(path: Path, model: LinearToxicityModel) -> None:
     """Write the file whole or not at all; a folder that cannot be written is no error."""
+    arrays = io.BytesIO()
+    np.savez(arrays, allow_pickle=False, **model.to_arrays())
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                             suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, allow_pickle=False, **model.to_arrays())
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        write_atomic(path, arrays.getvalue())
     except OSError:
         pass
 
