@@ -347,8 +347,7 @@ class AhelmSession:
                 # in the background now, not while that wave was being prepared and sent.
                 from ahelm import warmup
 
-                warmup.start(self.config, len(self._plan),
-                             hypothesis=self._runs_properties or not self.is_worker)
+                warmup.start(self.config, len(self._plan), hypothesis=self._runs_properties)
             self._records[memo] = self._score(instance, answer)
         return self._records[memo]
 
@@ -522,9 +521,9 @@ class AhelmSession:
         if self.is_worker:
             self.config.workeroutput["ahelm_absent"] = sorted(  # type: ignore[attr-defined]
                 self.real_data.absent)
-            from ahelm.warmup import drop_unused_hypothesis
+        from ahelm.warmup import drop_unused_hypothesis
 
-            drop_unused_hypothesis(self.config)
+        drop_unused_hypothesis(self.config)
         if self._dispatcher is not None:
             self._dispatcher.close()
             stats = self._dispatcher.snapshot()

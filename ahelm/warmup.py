@@ -1,17 +1,17 @@
 """Loading what a run needs later while its requests are in flight, not on its critical path.
 
-Three loads can cost a pytest process most of a second each on 2 cores: the toxicity
-classifier (the first gate needs it; from its array cache in ~15 ms, but the first run on a
-machine extracts it from alt-profanity-check's sklearn model), scipy.stats (the first metric
-with a confidence interval) and hypothesis, which its own pytest plugin imports at the terminal
-summary of every run, robustness properties or not. A background thread loads them once the
-first answer is in (the first wave of requests is out by then), in runs large enough for it to
-matter: the tests spend that time waiting for answers.
+Two loads can cost a pytest process most of a second each on 2 cores: the toxicity classifier
+(the first gate needs it; from its array cache in ~15 ms, but the first run on a machine
+extracts it from alt-profanity-check's sklearn model) and scipy.stats (the first metric with a
+confidence interval). A background thread loads them once the first answer is in (the first
+wave of requests is out by then), in runs large enough for it to matter: the tests spend that
+time waiting for answers. Hypothesis is loaded there too, by a process that runs robustness
+properties.
 
-Hypothesis is loaded only where it will be used: by a process that runs robustness properties,
-or one whose terminal summary someone reads. An xdist worker without properties never imports
-it: :func:`drop_unused_hypothesis` spares it the import that the plugin's summary, which nobody
-sees in a worker, would make at the end of the run.
+Any other process never imports hypothesis: :func:`drop_unused_hypothesis` unregisters its
+pytest plugin before the terminal summary when that summary has nothing to say, since its hook
+would import hypothesis just to find that out (~1.4 s of CPU under pytest's assertion rewriting
+when bytecode is not cached, as with ``PYTHONDONTWRITEBYTECODE``).
 """
 
 from __future__ import annotations
@@ -24,16 +24,19 @@ import pytest
 MIN_PLAN = 200
 """Runs of fewer requests load these libraries when they first use them."""
 HYPOTHESIS_PLUGIN = "hypothesispytest"
+STATISTICS_OPTION = "--hypothesis-show-statistics"
+FAILING_EXAMPLES = "_hypothesis_failing_examples"
+"""Where hypothesis's plugin keeps a failing test's examples on its report (its
+``FAILING_EXAMPLES_KEY``), for its summary to write as a patch."""
 _started: set[int] = set()
 
 
 def start(config: pytest.Config, planned: int, *, scoring: bool = True,
-          hypothesis: bool = True) -> threading.Thread | None:
+          hypothesis: bool = False) -> threading.Thread | None:
     """Start loading, once per config, for a run of ``planned`` requests or tests. ``scoring``:
     this process scores gates (the single process, xdist workers); the xdist controller only
     writes the run, from the scores the workers' gate reports carry, and needs scipy.special for
-    the run's own rates. ``hypothesis``: this process will import hypothesis (it runs
-    properties, or prints a terminal summary through hypothesis's plugin)."""
+    the run's own rates. ``hypothesis``: this process runs robustness properties."""
     if planned < MIN_PLAN or id(config) in _started:
         return None
     _started.add(id(config))
@@ -65,15 +68,28 @@ def start(config: pytest.Config, planned: int, *, scoring: bool = True,
 
 
 def drop_unused_hypothesis(config: pytest.Config) -> bool:
-    """In an xdist worker whose tests never imported hypothesis, unregister hypothesis's pytest
-    plugin before the terminal summary: its summary hook imports hypothesis (~0.5 s of CPU with
-    pytest's assertion rewriting) to report on files that only a hypothesis test could have
-    written, in a process whose terminal output nobody reads. True if it was dropped."""
+    """Unregister hypothesis's pytest plugin before the terminal summary when that summary has
+    nothing to report; True if it was dropped. Call it at the end of the session.
+
+    The plugin's summary lists observation files that this process's hypothesis tests wrote,
+    turns failing examples carried by reports into a patch, and prints statistics when asked;
+    but it first imports hypothesis, whether or not there is anything to list. Nothing is lost
+    when this process never imported hypothesis (no property ran here, so nothing was written),
+    no report carries failing examples (from this process or an xdist worker), and
+    ``--hypothesis-show-statistics`` is off: a run without properties, the xdist workers that
+    ran none, and an xdist controller whose workers found no failing example."""
     import sys
 
-    if not hasattr(config, "workerinput") or "hypothesis" in sys.modules:
+    if "hypothesis" in sys.modules:
         return False
     if config.pluginmanager.get_plugin(HYPOTHESIS_PLUGIN) is None:
+        return False
+    if config.getoption(STATISTICS_OPTION, False):
+        return False
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    reports = getattr(terminal, "stats", {}).values()
+    if any(report.__dict__.get(FAILING_EXAMPLES) for kind in reports for report in kind
+           if hasattr(report, "__dict__")):
         return False
     config.pluginmanager.unregister(name=HYPOTHESIS_PLUGIN)
     return True

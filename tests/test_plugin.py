@@ -185,27 +185,61 @@ def test_xdist_gives_the_same_scores_without_double_calls(pytester: pytest.Pytes
     assert two["dispatch"]["model_calls"] == 24
 
 
-def test_xdist_workers_without_properties_never_import_hypothesis(
-    pytester: pytest.Pytester,
+HYPOTHESIS_PROBE = """\
+    import sys
+    from pathlib import Path
+
+    def pytest_unconfigure(config):
+        name = config.workerinput["workerid"] if hasattr(config, "workerinput") else "main"
+        loaded = "hypothesis" in sys.modules
+        Path(config.rootpath, f"hypothesis-{name}.txt").write_text(str(loaded))
+    """
+
+
+def hypothesis_loaded(pytester: pytest.Pytester) -> dict[str, str]:
+    return {path.stem: path.read_text() for path in pytester.path.glob("hypothesis-*.txt")}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_runs_without_properties_never_import_hypothesis(
+    pytester: pytest.Pytester, workers: int
 ) -> None:
-    """hypothesis's plugin imports hypothesis for every terminal summary; a worker's is never
-    shown, so a worker that ran no hypothesis test drops the plugin first (the controller,
-    whose summary is shown, keeps it)."""
+    """hypothesis's plugin imports hypothesis for every terminal summary, even with nothing to
+    report; a process that ran no hypothesis test and holds no failing example drops the
+    plugin first: the single process, each xdist worker and the controller."""
     make_project(pytester, sentences=4)
     conftest = pytester.path / "conftest.py"
-    conftest.write_text(conftest.read_text() + textwrap.dedent("""\
-        import sys
-        from pathlib import Path
-
-        def pytest_unconfigure(config):
-            name = config.workerinput["workerid"] if hasattr(config, "workerinput") else "main"
-            loaded = "hypothesis" in sys.modules
-            Path(config.rootpath, f"hypothesis-{name}.txt").write_text(str(loaded))
-        """))
-    result = pytester.runpytest_subprocess("--model=fake", "-n", "2")
+    conftest.write_text(conftest.read_text() + textwrap.dedent(HYPOTHESIS_PROBE))
+    result = pytester.runpytest_subprocess("--model=fake", *(["-n", str(workers)] * bool(workers)))
     assert result.ret == 0
-    seen = {path.stem: path.read_text() for path in pytester.path.glob("hypothesis-*.txt")}
-    assert seen == {"hypothesis-gw0": "False", "hypothesis-gw1": "False", "hypothesis-main": "True"}
+    expected = {"hypothesis-gw0", "hypothesis-gw1", "hypothesis-main"} if workers else {
+        "hypothesis-main"}
+    assert hypothesis_loaded(pytester) == dict.fromkeys(expected, "False")
+
+
+def test_hypothesis_summary_is_kept_when_it_has_something_to_say(
+    pytester: pytest.Pytester,
+) -> None:
+    """A failing hypothesis test in an xdist worker sends its examples to the controller, whose
+    hypothesis summary turns them into a patch; with --hypothesis-show-statistics the summary
+    prints statistics. Neither is dropped."""
+    make_project(pytester, sentences=4)
+    conftest = pytester.path / "conftest.py"
+    conftest.write_text(conftest.read_text() + textwrap.dedent(HYPOTHESIS_PROBE))
+    (pytester.path / "suites" / "test_found.py").write_text(textwrap.dedent("""\
+        from hypothesis import given, strategies as st
+
+        @given(st.integers(min_value=0, max_value=100))
+        def test_small(n):
+            assert n < 50
+        """))
+    result = pytester.runpytest_subprocess("--model=fake", "-n", "2", "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*git apply*to add failing examples to your code*"])
+    assert hypothesis_loaded(pytester)["hypothesis-main"] == "True"
+    stats = pytester.runpytest_subprocess("--model=fake", "--hypothesis-show-statistics",
+                                          "-k", "not test_small")
+    stats.stdout.fnmatch_lines(["*Hypothesis Statistics*"])
 
 
 def test_config_errors_stop_the_run_before_any_request(pytester: pytest.Pytester) -> None:
