@@ -12,7 +12,7 @@ import soundfile as sf
 from suitekit import write_clip
 
 from ahelm.audio import SAMPLE_RATE, decode, to_pcm16, to_wav_bytes
-from ahelm.core import AudioClip, AudioError, InstanceError
+from ahelm.core import AUDIO_PIPELINE_VERSION, AudioClip, AudioError, InstanceError
 
 
 def sine(freq: float, rate: int, seconds: float = 1.0, amplitude: float = 0.5) -> np.ndarray:
@@ -241,16 +241,43 @@ def _clip(tmp_path: Path, name: str = "a.flac", freq: float = 440.0) -> AudioCli
 
 
 def test_wav_cache_serves_the_decoded_clip_from_disk(tmp_path: Path) -> None:
+    """Kept base64-encoded, the form JSON APIs carry: served as is for them, decoded for the
+    users of the raw WAV."""
+    import base64
+
+    from ahelm.audio import WavCache, model_wav, model_wav_base64, use_wav_cache
+
+    cache = WavCache(tmp_path / "cache", 10**9)
+    clip = _clip(tmp_path)
+    expected = to_wav_bytes(decode(clip.read_verified(), "a"))
+    assert cache.base64(clip) == base64.b64encode(expected)
+    assert cache.wav(clip) == expected
+    (stored,) = (tmp_path / "cache").glob("*/*")
+    assert stored.name == f"{clip.identity}-p{AUDIO_PIPELINE_VERSION}.wav.b64"
+    assert stored.read_bytes() == base64.b64encode(expected)
+    stored.write_bytes(base64.b64encode(b"RIFF-served-from-the-cache"))
+    try:
+        use_wav_cache(cache)
+        assert model_wav(clip) == b"RIFF-served-from-the-cache"
+        assert model_wav_base64(clip) == base64.b64encode(b"RIFF-served-from-the-cache")
+        use_wav_cache(None)
+        assert model_wav(clip) == expected and model_wav_base64(clip) == base64.b64encode(expected)
+    finally:
+        use_wav_cache(None)
+
+
+def test_a_damaged_cache_file_is_rendered_again(tmp_path: Path) -> None:
+    import base64
+
     from ahelm.audio import WavCache
 
     cache = WavCache(tmp_path / "cache", 10**9)
     clip = _clip(tmp_path)
-    first = cache.wav(clip)
-    assert first == to_wav_bytes(decode(clip.read_verified(), "a"))
-    (stored,) = (tmp_path / "cache").glob("*/*.wav")
-    assert stored.name.startswith(clip.identity) and stored.read_bytes() == first
-    stored.write_bytes(b"RIFF-served-from-the-cache")
-    assert cache.wav(clip) == b"RIFF-served-from-the-cache"
+    expected = cache.wav(clip)
+    (stored,) = (tmp_path / "cache").glob("*/*")
+    stored.write_bytes(b"not base64 at all!")
+    assert cache.wav(clip) == expected
+    assert stored.read_bytes() == base64.b64encode(expected)
 
 
 def test_a_clip_is_cheap_only_once_its_wav_is_cached(tmp_path: Path) -> None:
@@ -322,10 +349,15 @@ def test_wav_cache_trims_the_oldest_files(tmp_path: Path) -> None:
     clips = [_clip(tmp_path, f"{n}.flac", 300.0 + 50 * n) for n in range(3)]
     for age, clip in zip((300, 200, 100), clips, strict=True):
         cache.wav(clip)
-        stored = next((tmp_path / "cache").glob(f"*/{clip.identity}*.wav"))
+        stored = next((tmp_path / "cache").glob(f"*/{clip.identity}*.wav.b64"))
         os.utime(stored, (stored.stat().st_atime, stored.stat().st_mtime - age))
-    size = next((tmp_path / "cache").glob("*/*.wav")).stat().st_size
+    size = next((tmp_path / "cache").glob("*/*.wav.b64")).stat().st_size
+    # A file of the earlier layout (plain WAV), older than all: it ages out first.
+    old = tmp_path / "cache" / "ff" / "ff00-p1.wav"
+    old.parent.mkdir(exist_ok=True)
+    old.write_bytes(b"x" * size)
+    os.utime(old, (old.stat().st_atime, old.stat().st_mtime - 1000))
     cache.max_bytes = 2 * size
-    assert cache.trim() == 1
-    left = {p.name.split("-")[0] for p in (tmp_path / "cache").glob("*/*.wav")}
+    assert cache.trim() == 2
+    left = {p.name.split("-")[0] for p in (tmp_path / "cache").glob("*/*")}
     assert left == {clips[1].identity, clips[2].identity}

@@ -7,7 +7,6 @@ model under test receives (see :mod:`ahelm.audio`).
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from dataclasses import dataclass, field
@@ -84,7 +83,7 @@ def fingerprint(settings: Settings) -> str:
 
 def audio_base64(clip: AudioClip) -> bytes:
     """Base64 of the clip as 16 kHz mono WAV; AudioError if the file is missing or corrupt."""
-    return base64.b64encode(audio_codec.model_wav(clip))
+    return audio_codec.model_wav_base64(clip)
 
 
 def encode_audio(clip: AudioClip) -> str:
