@@ -329,6 +329,7 @@ class HttpTransport:
         request = httpx.Request("POST", url, headers=headers, extensions=self._extensions,
                                 **content)
         response = await pool.handle_async_request(request)
+        response.request = request
         try:
             await response.aread()
         finally:
