@@ -6,6 +6,7 @@ controller it only gathers what the workers report.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import secrets
@@ -96,6 +97,9 @@ class AhelmSession:
         self._plan: list[Instance] = []
         self._runs_properties = False
         """Some selected test of this process uses the robustness fixture (hypothesis)."""
+        self._pytest_session: pytest.Session | None = None
+        self._planning_for_workers = False
+        """The xdist controller is collecting to plan for its workers (ahelm.planning)."""
         self._records: dict[tuple[str, str], Record] = {}
         self._results: dict[str, ScenarioResults] = {}
         self._metrics_sent: set[str] = set()
@@ -191,24 +195,17 @@ class AhelmSession:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         """Add the gate items of every scenario that is still selected, and plan the requests."""
         self.real_data.deselect(self.config, items)
-        modules: dict[str, pytest.Module] = {}
-        last: dict[str, int] = {}
-        for index, item in enumerate(items):
-            if "robustness" in getattr(item, "fixturenames", ()):
-                self._runs_properties = True
-            instance = _instance_of(item)
-            if instance is not None:
-                self._plan.append(instance)
-                last[instance.scenario] = index
-                module = item.getparent(pytest.Module)
-                if module is not None:
-                    modules.setdefault(instance.scenario, module)
+        if self._planning_for_workers:
+            self._plan = self._selected_instances(items)[0]
+            return
+        self._plan, modules, last = self._selected_instances(items)
+        self._runs_properties = any(
+            "robustness" in getattr(item, "fixturenames", ()) for item in items)
         # Each scenario's gates go right after its last instance test: they then score while
         # the requests of later scenarios are still in flight, not all at the end of the run.
         gates_after: dict[int, list[pytest.Item]] = {}
         for name, module in modules.items():
             scenario = self._scenarios[name]
-            self._plan.extend(scenario.select(self.suite_size))
             gates_after[last[name]] = [GateItem.for_gate(module, gate, scenario.spec.aspect)
                                        for gate in self.policy.gates(name, self.baseline)]
         if gates_after:
@@ -219,6 +216,59 @@ class AhelmSession:
             self._model = self._build_model()
         if self._plan and not self.config.option.collectonly:
             self._dispatch()  # the requests start now, not when the first test runs
+
+    def _selected_instances(
+        self, items: list[pytest.Item]
+    ) -> tuple[list[Instance], dict[str, pytest.Module], dict[str, int]]:
+        """The instances the selected tests ask for, in test order, then every instance of
+        their scenarios (their gates score the whole scenario); with each scenario's module and
+        the index of its last test."""
+        plan: list[Instance] = []
+        modules: dict[str, pytest.Module] = {}
+        last: dict[str, int] = {}
+        for index, item in enumerate(items):
+            instance = _instance_of(item)
+            if instance is not None:
+                plan.append(instance)
+                last[instance.scenario] = index
+                module = item.getparent(pytest.Module)
+                if module is not None:
+                    modules.setdefault(instance.scenario, module)
+        for name in modules:
+            plan.extend(self._scenarios[name].select(self.suite_size))
+        return plan, modules, last
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_setupnodes(self, config: pytest.Config, specs: Any) -> None:
+        """With a dispatch service, plan the run here, before xdist starts the workers: the
+        requests are then in flight while the workers start (see ahelm.planning)."""
+        session = self._pytest_session
+        if self._service is None or session is None or config.option.collectonly or not specs:
+            return
+        from ahelm.planning import collect_quietly
+
+        self._planning_for_workers = True
+        try:
+            complete = collect_quietly(session)
+            plan, self._plan = self._plan, []
+        finally:
+            self._planning_for_workers = False
+        if not complete or not plan:
+            return
+        from ahelm.service import ServiceError
+        from ahelm.service.client import send_plan
+
+        blocks = len(specs)
+        requests = self._unique_requests(plan)
+        cut = [len(requests) * i // blocks for i in range(blocks + 1)]
+        interleaved = [request for group in itertools.zip_longest(
+            *(requests[cut[i]:cut[i + 1]] for i in range(blocks))) for request in group
+            if request is not None]
+        try:
+            self._model = self._model or self._build_model()
+            send_plan(self._service.folder, self._model, interleaved, alive=self._service.alive)
+        except (ServiceError, OSError):
+            pass  # the workers plan and ask as usual, and report what went wrong
 
     def _build_model(self) -> Model:
         """Built once collection shows it is needed; a failure stops the run before any request."""
@@ -309,15 +359,20 @@ class AhelmSession:
         index = int(re.sub(r"\D", "", str(workerinput.get("workerid", "gw0"))) or 0)
         return max(1, int(workerinput.get("workercount", 1))), index
 
-    def _planned_requests(self, workers: int, *, own_block: bool = False) -> list[Request]:
-        """The run's unique requests in test order; under xdist, starting with this worker's
-        block of tests (``own_block``: that block alone)."""
+    @staticmethod
+    def _unique_requests(plan: list[Instance]) -> list[Request]:
         seen: set[tuple[str, str]] = set()
         unique = []
-        for instance in self._plan:
+        for instance in plan:
             if (instance.scenario, instance.id) not in seen:
                 seen.add((instance.scenario, instance.id))
                 unique.append(Request.for_instance(instance))
+        return unique
+
+    def _planned_requests(self, workers: int, *, own_block: bool = False) -> list[Request]:
+        """The run's unique requests in test order; under xdist, starting with this worker's
+        block of tests (``own_block``: that block alone)."""
+        unique = self._unique_requests(self._plan)
         _, index = self._worker_slot()
         if workers > 1 and unique:
             # xdist's worksteal scheduling (ahelm's default, see plugin.py) gives each worker a
@@ -497,6 +552,9 @@ class AhelmSession:
 
             self._progress_enabled = enabled(self.config, terminal)
         return self._progress_enabled
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._pytest_session = session
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:

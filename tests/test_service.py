@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -298,6 +299,89 @@ def test_under_xdist_the_run_has_one_budget_and_asks_each_request_once(
     summary = last_summary(pytester)
     assert summary["dispatch"]["model_calls"] == 24
     assert summary["dispatch"]["errors"] == 0
+
+
+WORKER_PROBE = """\
+
+import time as _time
+
+import pytest as _pytest
+
+
+@_pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    if hasattr(config, "workerinput"):
+        name = config.workerinput["workerid"]
+        (config.rootpath / f"collected-{name}.txt").write_text(repr(_time.monotonic()))
+"""
+
+
+def test_under_xdist_the_controller_plans_before_the_workers_have_collected(
+    pytester: pytest.Pytester,
+) -> None:
+    """The controller collects quietly before xdist starts the workers and hands the service
+    the plan: the first request reaches the model before any worker has finished collecting
+    (a worker's own plan leaves only at the end of its collection). Each request is asked once,
+    and nothing of the controller's collection shows."""
+    with LoopbackServer(lambda r: sleep(0.3, ok(SENTENCES[0]))) as server:
+        _openai_project(pytester, server, concurrency=6)
+        conftest = pytester.path / "conftest.py"
+        conftest.write_text(conftest.read_text() + WORKER_PROBE)
+        result = pytester.runpytest_subprocess("--model=http", "-n", "2", "-p", "no:randomly")
+        first_request = min(request.arrived_at for request in server.requests)
+        assert len(server.requests) == 24
+        assert len({request.prompt for request in server.requests}) >= 1
+    collected = [float(path.read_text()) for path in pytester.path.glob("collected-*.txt")]
+    assert len(collected) == 2
+    assert first_request < min(collected)
+    result.assert_outcomes(passed=2 + 1, failed=22 + 1)
+    assert not re.search(r"collected \d+ item", result.stdout.str())
+    assert last_summary(pytester)["dispatch"]["model_calls"] == 24
+
+
+@pytest.mark.parametrize("selection", ["keyword", "conftest"])
+def test_the_controllers_plan_keeps_to_the_selection(
+    pytester: pytest.Pytester, selection: str
+) -> None:
+    """Tests that -k or a plugin deselects are never asked for, even by the plan the
+    controller makes before its workers start."""
+    with LoopbackServer(lambda r: ok(SENTENCES[0])) as server:
+        _openai_project(pytester, server, concurrency=4)
+        args = ["--model=http", "-n", "2", "-p", "no:randomly"]
+        if selection == "keyword":
+            args += ["-k", "no_test_is_called_this"]
+        else:
+            conftest = pytester.path / "conftest.py"
+            conftest.write_text(conftest.read_text() + textwrap.dedent("""\
+
+                def pytest_collection_modifyitems(config, items):
+                    config.hook.pytest_deselected(items=list(items))
+                    items[:] = []
+                """))
+        result = pytester.runpytest_subprocess(*args)
+        assert server.requests == []
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def test_a_collection_error_is_reported_once_and_the_workers_plan_as_before(
+    pytester: pytest.Pytester,
+) -> None:
+    """The controller's quiet collection meets the broken module too: it reports nothing and
+    plans nothing; the workers report the error (once) and plan and ask as usual."""
+    with LoopbackServer(lambda r: ok(SENTENCES[0])) as server:
+        _openai_project(pytester, server, concurrency=4)
+        conftest = pytester.path / "conftest.py"
+        conftest.write_text(conftest.read_text() + WORKER_PROBE)
+        (pytester.path / "suites" / "test_broken.py").write_text("def test_x(:\n")
+        result = pytester.runpytest_subprocess("--model=http", "-n", "2", "-p", "no:randomly")
+        first_request = min(request.arrived_at for request in server.requests)
+        assert len(server.requests) == 24
+    output = result.stdout.str()
+    assert output.count("ERROR collecting suites/test_broken.py") == 1
+    assert not re.search(r"collected \d+ item", output)
+    collected = [float(path.read_text()) for path in pytester.path.glob("collected-*.txt")]
+    assert first_request > min(collected)
+    assert last_summary(pytester)["dispatch"]["model_calls"] == 24
 
 
 def test_a_killed_run_leaves_no_service_behind_and_resumes(pytester: pytest.Pytester) -> None:

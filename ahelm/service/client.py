@@ -72,14 +72,13 @@ class ServiceClient:
         todo: list[tuple[str, Request]] = []
         with self._lock:
             for key, request in keyed:
-                if key in stored:
-                    response, this_run = stored[key]
-                    if this_run:
-                        self.stats.peer_answers += 1
-                    else:
-                        self.stats.cache_hits += 1
-                    self._answers[key] = Answer(key, response, None, cached=not this_run)
+                found = stored.get(key)
+                if found is not None and not found[1]:
+                    self.stats.cache_hits += 1
+                    self._answers[key] = Answer(key, found[0], None, cached=True)
                 elif key not in self._answers:
+                    # Answers of this run travel from the service, even when the cache has
+                    # them already, so that the first process to receive one counts its call.
                     todo.append((key, request))
         for start in range(0, len(todo), PLAN_CHUNK):
             chunk = todo[start:start + PLAN_CHUNK]
@@ -128,32 +127,10 @@ class ServiceClient:
     # -- the socket ---------------------------------------------------------------------------
 
     def _connect(self, alive: Any) -> socket.socket:
-        path = str(self._folder / SOCKET_NAME)
-        deadline = time.monotonic() + CONNECT_TIMEOUT_S
-        delay = 0.005
-        while True:
-            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                client.connect(path)
-                return client
-            except OSError:
-                client.close()
-            if (self._folder / ERROR_FILE).exists() or (alive is not None and not alive()):
-                raise ServiceError(self._why_not("it stopped while starting"))
-            if time.monotonic() > deadline:
-                raise ServiceError(self._why_not(f"no answer within {CONNECT_TIMEOUT_S:.0f} s"))
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+        return connect(self._folder, alive)
 
     def _why_not(self, fallback: str) -> str:
-        for name in (ERROR_FILE, LOG_FILE):
-            try:
-                text = (self._folder / name).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            if text.strip():
-                return f"the dispatch service failed: {text.strip().splitlines()[-1]}"
-        return f"the dispatch service failed: {fallback}"
+        return why_not(self._folder, fallback)
 
     def _send(self, message: dict[str, Any]) -> None:
         data = line(message)
@@ -194,3 +171,59 @@ class ServiceClient:
         return Answer(key, None, ModelCallError(
             f"the dispatch service stopped before answering ({self._broken}); "
             f"rerun the same command to resume from the cache"))
+
+
+def connect(folder: Path, alive: Any = None) -> socket.socket:
+    """A connection to the service serving ``folder``, once it listens (it may be starting)."""
+    path = str(folder / SOCKET_NAME)
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    delay = 0.005
+    while True:
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            client.connect(path)
+            return client
+        except OSError:
+            client.close()
+        if (folder / ERROR_FILE).exists() or (alive is not None and not alive()):
+            raise ServiceError(why_not(folder, "it stopped while starting"))
+        if time.monotonic() > deadline:
+            raise ServiceError(why_not(folder, f"no answer within {CONNECT_TIMEOUT_S:.0f} s"))
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def why_not(folder: Path, fallback: str) -> str:
+    for name in (ERROR_FILE, LOG_FILE):
+        try:
+            text = (folder / name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if text.strip():
+            return f"the dispatch service failed: {text.strip().splitlines()[-1]}"
+    return f"the dispatch service failed: {fallback}"
+
+
+def send_plan(folder: Path, model: Model, requests: Sequence[Request], alive: Any = None) -> None:
+    """Hand the service a plan whose answers nobody here will read: the xdist controller's,
+    sent before its workers start (see ahelm.planning). The service settles what the cache
+    holds and asks the model for the rest; each worker then plans and asks its own tests as
+    usual, and finds their answers on their way or ready. Nothing is counted here: the workers
+    count what they receive."""
+    with connect(folder, alive) as sock:
+        sock.sendall(line({"op": "hello", "fingerprint": model.fingerprint}))
+        with sock.makefile("rb") as stream:
+            hello = json.loads(stream.readline() or b"{}")
+        if hello.get("op") != "ready":
+            raise ServiceError(hello.get("message") or why_not(folder, "it closed the connection"))
+        seen: set[str] = set()
+        keyed = []
+        for request in requests:
+            key = request.key(model.fingerprint)
+            if key not in seen:
+                seen.add(key)
+                keyed.append((key, request))
+        for start in range(0, len(keyed), PLAN_CHUNK):
+            chunk = keyed[start:start + PLAN_CHUNK]
+            sock.sendall(line({"op": "plan", "start": start, "push": False,
+                               "items": [[key, request.to_json()] for key, request in chunk]}))

@@ -3,12 +3,16 @@
 Client to service::
 
     {"op": "hello", "fingerprint": str}                    first: the model the client expects
-    {"op": "plan", "start": int, "items": [[key, request], ...]}    a chunk of a plan, in order
+    {"op": "plan", "start": int, "items": [[key, request], ...], "push": bool}
+                                                           a chunk of a plan, in order; with
+                                                           push false (the xdist controller's
+                                                           plan, made before its workers
+                                                           start) no answer comes back
     {"op": "ask", "key": str, "request": {...}}            a test is waiting: ahead of all plans
 
 Service to client: ``{"op": "ready", "concurrency": int}`` or ``{"op": "refused", "message": str}``
 after hello; ``{"op": "answer", "answer": {...}, "count": bool}`` once for every key the client
-planned or asked (:meth:`ahelm.core.Answer.to_json`). ``count`` is true for the first client to
+planned (with push) or asked (:meth:`ahelm.core.Answer.to_json`). ``count`` is true for the first client to
 receive a key's answer: that client counts it (model call, error or cache hit), so that the
 run's counts are the sum of its clients' with nothing counted twice.
 """

@@ -67,8 +67,10 @@ class DispatchService:
                     writer.write(self._hello(request))
                 elif op == "plan":
                     keyed = [(key, Request.from_json(data)) for key, data in request["items"]]
-                    for future in self.dispatcher.enqueue_plan(keyed, start=request["start"]):
-                        future.add_done_callback(push)
+                    futures = self.dispatcher.enqueue_plan(keyed, start=request["start"])
+                    if request.get("push", True):
+                        for future in futures:
+                            future.add_done_callback(push)
                 elif op == "ask":
                     future = self.dispatcher.enqueue(
                         request["key"], Request.from_json(request["request"]))
