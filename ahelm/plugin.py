@@ -83,6 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ahelm-session")
     session.start_service()
+    session.worker_yields()
 
 
 def _prefer_worksteal(config: pytest.Config) -> None:

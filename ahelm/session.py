@@ -301,11 +301,12 @@ class AhelmSession:
         process that owns the run, at configure time, so it is ready when collection ends."""
         if self.is_worker or self.config.option.collectonly:
             return
-        from ahelm.service import ServiceError, ServiceProcess, wanted
+        from ahelm.service import ServiceError, ServiceProcess, nice_increment, wanted
 
         try:
             if not wanted(self.model_config):
                 return
+            nice_increment()  # checked here, used by the workers (worker_yields)
         except (ServiceError, ConfigError) as exc:
             raise pytest.UsageError(f"ahelm: {exc}") from None
         self._service = ServiceProcess.start(
@@ -314,6 +315,16 @@ class AhelmSession:
             wav_cache_dir=self.wav_cache.folder if self.wav_cache else None,
             wav_cache_bytes=self.wav_cache.max_bytes if self.wav_cache else 0,
         )
+
+    def worker_yields(self) -> None:
+        """An xdist worker of a run with a dispatch service lowers its CPU priority (see
+        ahelm.service.yield_to_service): its scoring may lag, the service's loop may not. Only
+        workers do: they are started for this run and end with it, while the process that
+        started pytest may go on to other work."""
+        if self.is_worker and self._service_folder() is not None:
+            from ahelm.service import nice_increment, yield_to_service
+
+            yield_to_service(nice_increment())
 
     def _service_folder(self) -> Path | None:
         if self._service is not None:

@@ -384,6 +384,57 @@ def test_a_collection_error_is_reported_once_and_the_workers_plan_as_before(
     assert last_summary(pytester)["dispatch"]["model_calls"] == 24
 
 
+NICENESS_PROBE = """\
+
+import os as _os
+
+
+def pytest_unconfigure(config):
+    name = config.workerinput["workerid"] if hasattr(config, "workerinput") else "main"
+    (config.rootpath / f"nice-{name}.txt").write_text(str(_os.nice(0)))
+"""
+
+
+@pytest.mark.parametrize("setting, lowered", [(None, 5), ("2", 2), ("0", 0)])
+def test_workers_of_a_remote_model_yield_the_cpu_to_the_service(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, setting: str | None, lowered: int
+) -> None:
+    """The workers lower their priority by AHELM_NICE (default 5) so that the service's loop
+    runs first when they compete; the process that started pytest keeps its own."""
+    if setting is None:
+        monkeypatch.delenv("AHELM_NICE", raising=False)
+    else:
+        monkeypatch.setenv("AHELM_NICE", setting)
+    base = os.nice(0)
+    with LoopbackServer(lambda r: ok(SENTENCES[0])) as server:
+        _openai_project(pytester, server, concurrency=4)
+        conftest = pytester.path / "conftest.py"
+        conftest.write_text(conftest.read_text() + NICENESS_PROBE)
+        pytester.runpytest_subprocess("--model=http", "-n", "2", "-p", "no:randomly")
+    seen = {path.stem: int(path.read_text()) for path in pytester.path.glob("nice-*.txt")}
+    expected = min(base + lowered, 19)
+    assert seen == {"nice-main": base, "nice-gw0": expected, "nice-gw1": expected}
+
+
+def test_local_models_and_bad_settings_leave_the_priority_alone(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_project(pytester, sentences=2)
+    conftest = pytester.path / "conftest.py"
+    conftest.write_text(conftest.read_text() + NICENESS_PROBE)
+    base = os.nice(0)
+    pytester.runpytest_subprocess("--model=fake", "-n", "2", "-p", "no:randomly")
+    seen = {path.stem: int(path.read_text()) for path in pytester.path.glob("nice-*.txt")}
+    assert seen == {"nice-main": base, "nice-gw0": base, "nice-gw1": base}
+    with LoopbackServer(lambda r: ok(SENTENCES[0])) as server:
+        _openai_project(pytester, server, concurrency=4)
+        monkeypatch.setenv("AHELM_NICE", "low")
+        result = pytester.runpytest_subprocess("--model=http", "-n", "2")
+        assert server.requests == []
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "ahelm: AHELM_NICE='low': expected a whole number" in result.stderr.str()
+
+
 def test_a_killed_run_leaves_no_service_behind_and_resumes(pytester: pytest.Pytester) -> None:
     with LoopbackServer(lambda r: sleep(0.2, ok(SENTENCES[0]))) as server:
         _openai_project(pytester, server, concurrency=2)

@@ -34,6 +34,39 @@ class ServiceError(RuntimeError):
     """The dispatch service could not start or went away."""
 
 
+NICE_ENV = "AHELM_NICE"
+DEFAULT_NICE = 5
+
+
+def nice_increment() -> int:
+    """How much a run's xdist workers lower their priority when a service serves the run:
+    ``AHELM_NICE`` (default 5; 0 keeps it). ServiceError for a value that is not a number."""
+    raw = os.environ.get(NICE_ENV, "").strip()
+    try:
+        return max(0, int(raw)) if raw else DEFAULT_NICE
+    except ValueError:
+        raise ServiceError(
+            f"{NICE_ENV}={raw!r}: expected a whole number (0 keeps the priority)") from None
+
+
+def yield_to_service(increment: int) -> int:
+    """Lower this process's CPU priority (``nice``) by ``increment``; returns the increment
+    applied (0 where the system refuses).
+
+    The service's event loop sets the pace of every request: an answer it reads late is a slot
+    of the model's concurrency left idle. The pytest processes only score answers, which may
+    lag and catch up. When they compete for the same cores, the scheduler should run the
+    service first; it still runs them whenever it waits.
+    """
+    if increment <= 0 or not hasattr(os, "nice"):
+        return 0
+    try:
+        os.nice(increment)
+    except OSError:
+        return 0
+    return increment
+
+
 def wanted(model_config: ModelConfig) -> bool:
     """Whether this run's model is asked through a dispatch service (see the module docstring)."""
     mode = os.environ.get("AHELM_DISPATCH", "auto").strip().lower() or "auto"
