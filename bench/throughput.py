@@ -114,7 +114,10 @@ class Endpoint:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.server.close()
+        async def close() -> None:
+            self.server.close()  # on the loop's own thread: asyncio servers are not thread-safe
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
 

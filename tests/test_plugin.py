@@ -217,12 +217,7 @@ def test_runs_without_properties_never_import_hypothesis(
     assert hypothesis_loaded(pytester) == dict.fromkeys(expected, "False")
 
 
-def test_hypothesis_summary_is_kept_when_it_has_something_to_say(
-    pytester: pytest.Pytester,
-) -> None:
-    """A failing hypothesis test in an xdist worker sends its examples to the controller, whose
-    hypothesis summary turns them into a patch; with --hypothesis-show-statistics the summary
-    prints statistics. Neither is dropped."""
+def _hypothesis_project(pytester: pytest.Pytester) -> None:
     make_project(pytester, sentences=4)
     conftest = pytester.path / "conftest.py"
     conftest.write_text(conftest.read_text() + textwrap.dedent(HYPOTHESIS_PROBE))
@@ -233,10 +228,23 @@ def test_hypothesis_summary_is_kept_when_it_has_something_to_say(
         def test_small(n):
             assert n < 50
         """))
+
+
+def test_hypothesis_summary_is_kept_for_failing_examples(pytester: pytest.Pytester) -> None:
+    """A failing hypothesis test in an xdist worker sends its examples to the controller, whose
+    hypothesis summary turns them into a patch (hypothesis needs libcst to write one)."""
+    pytest.importorskip("libcst")
+    _hypothesis_project(pytester)
     result = pytester.runpytest_subprocess("--model=fake", "-n", "2", "-p", "no:randomly")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*git apply*to add failing examples to your code*"])
     assert hypothesis_loaded(pytester)["hypothesis-main"] == "True"
+
+
+def test_hypothesis_summary_is_kept_for_statistics(pytester: pytest.Pytester) -> None:
+    """With --hypothesis-show-statistics the summary prints statistics: not dropped, even in
+    a process that ran no hypothesis test."""
+    _hypothesis_project(pytester)
     stats = pytester.runpytest_subprocess("--model=fake", "--hypothesis-show-statistics",
                                           "-k", "not test_small")
     stats.stdout.fnmatch_lines(["*Hypothesis Statistics*"])
