@@ -43,8 +43,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RAW_LIMIT = 4000
 MESSAGE_BODY_LIMIT = 300
 SHARD_SIZE = 8
-USER_AGENT = f"ahelm/{__version__} python-httpx/{httpx.__version__}"
 """Connections per httpx pool: larger limits are split over several pools (see _bound)."""
+USER_AGENT = f"ahelm/{__version__} python-httpx/{httpx.__version__}"
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 CREDENTIAL_STATUSES = frozenset({401, 403})
 

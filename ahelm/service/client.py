@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ahelm.core import Answer, ModelCallError, Request
 from ahelm.dispatch import DispatchStats
@@ -49,13 +49,13 @@ class ServiceClient:
         self._events: dict[str, threading.Event] = {}
         self._asked: set[str] = set()
         self._broken: str | None = None
-        self._socket = self._connect(alive)
+        self._socket = connect(folder, alive)
         self._stream = self._socket.makefile("rb")
-        self._send({"op": "hello", "fingerprint": model.fingerprint})
-        hello = json.loads(self._stream.readline() or b"{}")
-        if hello.get("op") != "ready":
+        try:
+            hello = _hello(self._socket, self._stream, model, folder)
+        except ServiceError:
             self._socket.close()
-            raise ServiceError(hello.get("message") or self._why_not("it closed the connection"))
+            raise
         self.concurrency = int(hello["concurrency"])
         self._reader = threading.Thread(target=self._read, name="ahelm-service-reader",
                                         daemon=True)
@@ -80,10 +80,8 @@ class ServiceClient:
                     # Answers of this run travel from the service, even when the cache has
                     # them already, so that the first process to receive one counts its call.
                     todo.append((key, request))
-        for start in range(0, len(todo), PLAN_CHUNK):
-            chunk = todo[start:start + PLAN_CHUNK]
-            self._send({"op": "plan", "start": start,
-                        "items": [[key, request.to_json()] for key, request in chunk]})
+        for message in _plan_messages(todo, push=True):
+            self._send(message)
 
     def answer(self, request: Request) -> Answer:
         key = self.key(request)
@@ -125,12 +123,6 @@ class ServiceClient:
         self._cache.close()
 
     # -- the socket ---------------------------------------------------------------------------
-
-    def _connect(self, alive: Any) -> socket.socket:
-        return connect(self._folder, alive)
-
-    def _why_not(self, fallback: str) -> str:
-        return why_not(self._folder, fallback)
 
     def _send(self, message: dict[str, Any]) -> None:
         data = line(message)
@@ -210,20 +202,29 @@ def send_plan(folder: Path, model: Model, requests: Sequence[Request], alive: An
     holds and asks the model for the rest; each worker then plans and asks its own tests as
     usual, and finds their answers on their way or ready. Nothing is counted here: the workers
     count what they receive."""
-    with connect(folder, alive) as sock:
-        sock.sendall(line({"op": "hello", "fingerprint": model.fingerprint}))
-        with sock.makefile("rb") as stream:
-            hello = json.loads(stream.readline() or b"{}")
-        if hello.get("op") != "ready":
-            raise ServiceError(hello.get("message") or why_not(folder, "it closed the connection"))
-        seen: set[str] = set()
-        keyed = []
-        for request in requests:
-            key = request.key(model.fingerprint)
-            if key not in seen:
-                seen.add(key)
-                keyed.append((key, request))
-        for start in range(0, len(keyed), PLAN_CHUNK):
-            chunk = keyed[start:start + PLAN_CHUNK]
-            sock.sendall(line({"op": "plan", "start": start, "push": False,
-                               "items": [[key, request.to_json()] for key, request in chunk]}))
+    keyed: dict[str, Request] = {}
+    for request in requests:
+        keyed.setdefault(request.key(model.fingerprint), request)
+    with connect(folder, alive) as sock, sock.makefile("rb") as stream:
+        _hello(sock, stream, model, folder)
+        for message in _plan_messages(list(keyed.items()), push=False):
+            sock.sendall(line(message))
+
+
+def _hello(sock: socket.socket, stream: Any, model: Model, folder: Path) -> dict[str, Any]:
+    """Say which model this client expects; the service's ``ready`` (ServiceError if not)."""
+    sock.sendall(line({"op": "hello", "fingerprint": model.fingerprint}))
+    hello: dict[str, Any] = json.loads(stream.readline() or b"{}")
+    if hello.get("op") != "ready":
+        raise ServiceError(hello.get("message") or why_not(folder, "it closed the connection"))
+    return hello
+
+
+def _plan_messages(
+    keyed: Sequence[tuple[str, Request]], *, push: bool
+) -> Iterator[dict[str, Any]]:
+    """A plan of (key, request) as messages of PLAN_CHUNK requests, in order."""
+    for start in range(0, len(keyed), PLAN_CHUNK):
+        chunk = keyed[start:start + PLAN_CHUNK]
+        yield {"op": "plan", "start": start, "push": push,
+               "items": [[key, request.to_json()] for key, request in chunk]}

@@ -12,9 +12,9 @@ Client to service::
 
 Service to client: ``{"op": "ready", "concurrency": int}`` or ``{"op": "refused", "message": str}``
 after hello; ``{"op": "answer", "answer": {...}, "count": bool}`` once for every key the client
-planned (with push) or asked (:meth:`ahelm.core.Answer.to_json`). ``count`` is true for the first client to
-receive a key's answer: that client counts it (model call, error or cache hit), so that the
-run's counts are the sum of its clients' with nothing counted twice.
+planned (with push) or asked (:meth:`ahelm.core.Answer.to_json`). ``count`` is true for the
+first client to receive a key's answer: that client counts it (model call, error or cache hit),
+so that the run's counts are the sum of its clients' with nothing counted twice.
 """
 
 from __future__ import annotations
