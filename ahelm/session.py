@@ -258,12 +258,9 @@ class AhelmSession:
         from ahelm.service import ServiceError
         from ahelm.service.client import send_plan
 
-        blocks = len(specs)
-        requests = self._unique_requests(plan)
-        cut = [len(requests) * i // blocks for i in range(blocks + 1)]
-        interleaved = [request for group in itertools.zip_longest(
-            *(requests[cut[i]:cut[i + 1]] for i in range(blocks))) for request in group
-            if request is not None]
+        blocks = _worker_blocks(self._unique_requests(plan), len(specs))
+        interleaved = [request for group in itertools.zip_longest(*blocks)
+                       for request in group if request is not None]
         try:
             self._model = self._model or self._build_model()
             send_plan(self._service.folder, self._model, interleaved, alive=self._service.alive)
@@ -386,12 +383,10 @@ class AhelmSession:
         unique = self._unique_requests(self._plan)
         _, index = self._worker_slot()
         if workers > 1 and unique:
-            # xdist's worksteal scheduling (ahelm's default, see plugin.py) gives each worker a
-            # contiguous block of the tests: each worker asks for its block's requests first.
-            start = len(unique) * index // workers
+            blocks = _worker_blocks(unique, workers)
             if own_block:
-                return unique[start:len(unique) * (index + 1) // workers]
-            unique = unique[start:] + unique[:start]
+                return blocks[index]
+            return [request for block in blocks[index:] + blocks[:index] for request in block]
         return unique
 
     def judge(self) -> Judge | None:
@@ -640,6 +635,13 @@ def _load_baseline(option: str | None) -> Baseline | None:
         return load_baseline(option)
     except ValueError as exc:
         raise pytest.UsageError(f"ahelm: {exc}") from None
+
+
+def _worker_blocks(requests: list[Request], workers: int) -> list[list[Request]]:
+    """The requests cut into one contiguous block per xdist worker, in order: worksteal
+    scheduling (ahelm's default, see plugin.py) gives each worker such a block of the tests."""
+    cuts = [len(requests) * i // workers for i in range(workers + 1)]
+    return [requests[cuts[i]:cuts[i + 1]] for i in range(workers)]
 
 
 def _instance_of(item: pytest.Item) -> Instance | None:

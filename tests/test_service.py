@@ -330,7 +330,6 @@ def test_under_xdist_the_controller_plans_before_the_workers_have_collected(
         result = pytester.runpytest_subprocess("--model=http", "-n", "2", "-p", "no:randomly")
         first_request = min(request.arrived_at for request in server.requests)
         assert len(server.requests) == 24
-        assert len({request.prompt for request in server.requests}) >= 1
     collected = [float(path.read_text()) for path in pytester.path.glob("collected-*.txt")]
     assert len(collected) == 2
     assert first_request < min(collected)
