@@ -196,11 +196,6 @@ def test_timeout_gives_up_after_bounded_attempts(gemini_server: LoopbackServer) 
     started = time.monotonic()
     failure = fails(model, ask(None))
     assert time.monotonic() - started < 3
-    # The server records a request once it has read it, which under load may be a moment
-    # after the client has given up on it.
-    deadline = time.monotonic() + 5
-    while len(gemini_server.requests) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
     assert len(gemini_server.requests) == 3
     assert "after 3 attempt(s)" in failure.message and "timed out" in failure.message
 
