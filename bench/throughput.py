@@ -359,6 +359,10 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="ahelm-bench-"))
     env = {**os.environ, "AHELM_BENCH_KEY": "bench-key", "AHELM_PROGRESS": "0",
            "AHELM_AUDIO_CACHE_DIR": str(work / "audio")}
+    # As on a user's machine, the first run leaves Python's bytecode caches behind (ahelm, the
+    # suites, pytest's rewritten test modules): with PYTHONDONTWRITEBYTECODE, which some
+    # containers set, every process of every measured run would compile them all again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     print(f"L = {args.latency * 1000:.0f} ms, medians of {args.runs} runs, each from a cold "
           f"answer cache; {os.cpu_count()} cores", flush=True)
     best = float("inf")

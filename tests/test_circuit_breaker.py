@@ -21,7 +21,7 @@ from suitekit import make_project
 from ahelm.config import ConfigError
 from ahelm.core import ModelCallError
 from ahelm.models.breaker import CircuitBreaker
-from ahelm.models.http import HttpTransport, JsonResult, RetryPolicy
+from ahelm.models.http import START_SPACING_S, HttpTransport, JsonResult, RetryPolicy
 from ahelm.models.openai_chat import OpenAIChatModel, Settings, fingerprint
 from ahelm.models.ratelimit import RateLimiter
 
@@ -49,10 +49,15 @@ def transport(base_url: str, **kwargs: Any) -> HttpTransport:
     )
 
 
-def drive(http: HttpTransport, n: int, workers: int | None = None) -> list[Outcome]:
-    """``n`` calls worked through by ``workers`` coroutines, as the dispatcher does."""
+def drive(http: HttpTransport, n: int, workers: int | None = None, *,
+          warm: bool = False) -> list[Outcome]:
+    """``n`` calls worked through by ``workers`` coroutines, as the dispatcher does; ``warm``:
+    after warming the transport up as the dispatcher does (in a process that has not made an
+    HTTP call yet, the first one loads anyio's backend, which would delay its arrival)."""
 
     async def go() -> list[Outcome]:
+        if warm:
+            await http.warm()
         outcomes: list[Outcome | None] = [None] * n
         todo = iter(range(n))
 
@@ -296,7 +301,7 @@ def test_requests_per_minute_is_never_exceeded_retries_included(
     loopback_server.script(status(503), status(500))  # two retries: 13 calls, 15 requests
     http = transport(loopback_server.base_url, max_concurrency=8, requests_per_minute=600)
     started = time.monotonic()
-    outcomes = drive(http, 13)
+    outcomes = drive(http, 13, warm=True)
     elapsed = time.monotonic() - started
     arrivals = sorted(r.arrived_at for r in loopback_server.requests)
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
@@ -310,6 +315,46 @@ def test_requests_per_minute_is_never_exceeded_retries_included(
     assert all(arrivals[i + 10] - arrivals[i] >= 0.95 for i in range(len(arrivals) - 10))
     assert min(gaps) >= 0.07
     assert busiest <= 11
+
+
+def test_attempts_start_at_least_the_start_spacing_apart(
+    loopback_server: LoopbackServer,
+) -> None:
+    # Eight calls at once against a server that holds each for 0.2 s: with a spacing of 40 ms
+    # they reach it one by one, not in one burst, and all are in flight together all the same.
+    loopback_server.responder = lambda request: sleep(0.2)
+    http = transport(loopback_server.base_url, max_concurrency=8, start_spacing_s=0.04)
+    outcomes = drive(http, 8, warm=True)
+    arrivals = sorted(r.arrived_at for r in loopback_server.requests)
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    print(f"spacing 40 ms: arrivals span {arrivals[-1] - arrivals[0]:.3f} s, "
+          f"min gap {min(gaps):.3f} s")
+    assert not errors(outcomes) and len(arrivals) == 8
+    assert min(gaps) >= 0.03
+    assert arrivals[-1] - arrivals[0] < 0.2 + 7 * 0.04, "the spacing must not serialise calls"
+
+
+def test_without_start_spacing_a_wave_of_calls_starts_at_once(
+    loopback_server: LoopbackServer,
+) -> None:
+    loopback_server.responder = lambda request: sleep(0.2)
+    http = transport(loopback_server.base_url, max_concurrency=8, start_spacing_s=0.0)
+    outcomes = drive(http, 8, warm=True)
+    arrivals = sorted(r.arrived_at for r in loopback_server.requests)
+    assert not errors(outcomes) and len(arrivals) == 8
+    assert arrivals[-1] - arrivals[0] < 0.1
+
+
+def test_the_wider_of_rate_limit_and_start_spacing_paces_the_starts() -> None:
+    slow = HttpTransport("http://h/v1", requests_per_minute=30.0)
+    assert slow._starts is slow.rate, "one start every 2 s is wider than the default spacing"
+    fast = HttpTransport("http://h/v1", requests_per_minute=600_000.0, start_spacing_s=0.01)
+    assert fast.rate is not None and fast.rate.interval_s == pytest.approx(0.0001)
+    assert fast._starts is not None and fast._starts.interval_s == pytest.approx(0.01)
+    default = HttpTransport("http://h/v1")
+    assert default.rate is None
+    assert default._starts is not None and default._starts.interval_s == START_SPACING_S
+    assert HttpTransport("http://h/v1", start_spacing_s=0)._starts is None
 
 
 # --- the whole plugin against a dead endpoint --------------------------------------------------

@@ -43,6 +43,14 @@ RAW_LIMIT = 4000
 MESSAGE_BODY_LIMIT = 300
 SHARD_SIZE = 8
 """Connections per httpx pool: larger limits are split over several pools (see _bound)."""
+START_SPACING_S = 0.001
+"""The least time between two attempts' starts (at most 1,000 a second), whatever the rate limit.
+
+Without it, a wave of answers that arrive together (an endpoint with a steady latency returns
+them in the rhythm they were sent) starts a wave of requests at once: the event loop then takes
+every one of them a step at a time (httpx yields to the loop about six times per request), so
+each waits for all the others and the whole wave goes out late. Spaced by about what one
+request costs the loop, each goes out in turn, and the answers come back spaced too."""
 _RETRYABLE_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 CREDENTIAL_STATUSES = frozenset({401, 403})
 
@@ -160,7 +168,8 @@ class HttpTransport:
 
     After ``breaker_threshold`` consecutive failed calls (or one refused credential) the circuit
     opens for good and every call fails at once without touching the network. With
-    ``requests_per_minute`` set, attempts start evenly spaced at that rate. ``attempts_sent``
+    ``requests_per_minute`` set, attempts start evenly spaced at that rate; in any case no two
+    start closer than ``start_spacing_s`` (see START_SPACING_S; 0 turns it off). ``attempts_sent``
     counts the attempts actually started.
     """
 
@@ -176,6 +185,7 @@ class HttpTransport:
         requests_per_minute: float | None = None,
         breaker_threshold: int = 5,
         connect_timeout_s: float = 10.0,
+        start_spacing_s: float = START_SPACING_S,
     ) -> None:
         if timeout_s <= 0 or connect_timeout_s <= 0:
             raise ValueError("timeout_s must be > 0")
@@ -190,6 +200,10 @@ class HttpTransport:
         self._secrets = tuple(s for s in secrets if s)
         self.breaker = CircuitBreaker(breaker_threshold)
         self.rate = RateLimiter(requests_per_minute) if requests_per_minute is not None else None
+        self._starts = self.rate
+        """What spaces the attempts' starts: the rate limit, or the start spacing if closer."""
+        if start_spacing_s > 0 and (self.rate is None or self.rate.interval_s < start_spacing_s):
+            self._starts = RateLimiter(60.0 / start_spacing_s)
         self.attempts_sent = 0
         self._clients: list[httpx.AsyncClient] = []
         self._busy: list[int] = []
@@ -360,9 +374,11 @@ class HttpTransport:
     async def _take_turn(self) -> None:
         """Wait until the rate limit lets one more attempt start; fail if the circuit is open."""
         self._check_open()
-        if self.rate is not None:
-            await self._pause(self.rate.reserve(time.monotonic()))
-            self._check_open()
+        if self._starts is not None:
+            wait = self._starts.reserve(time.monotonic())
+            if wait > 0:
+                await self._pause(wait)
+                self._check_open()
 
     def _error(self, message: str, raw: str | None = None) -> ModelCallError:
         return ModelCallError(self.redact(message), raw=raw)
