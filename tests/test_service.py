@@ -394,11 +394,11 @@ def pytest_unconfigure(config):
 """
 
 
-@pytest.mark.parametrize("setting, lowered", [(None, 5), ("2", 2), ("0", 0)])
+@pytest.mark.parametrize("setting, lowered", [(None, 19), ("2", 2), ("0", 0)])
 def test_workers_of_a_remote_model_yield_the_cpu_to_the_service(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, setting: str | None, lowered: int
 ) -> None:
-    """The workers lower their priority by AHELM_NICE (default 5) so that the service's loop
+    """The workers lower their priority by AHELM_NICE (default 19) so that the service's loop
     runs first when they compete; the process that started pytest keeps its own."""
     if setting is None:
         monkeypatch.delenv("AHELM_NICE", raising=False)
