@@ -12,7 +12,8 @@ Two guards keep a run from hammering an endpoint: a circuit breaker (see
 :mod:`ahelm.models.breaker`) fails every remaining call at once when the endpoint is dead or
 refuses the credentials, cutting short attempts in flight and retries waiting in backoff; and an
 optional requests-per-minute limit (see :mod:`ahelm.models.ratelimit`) on every attempt, retries
-included.
+included. Attempts also start at least START_SPACING_S apart, which keeps a wave of requests from
+leaving all at once (see there).
 """
 
 from __future__ import annotations
@@ -372,7 +373,8 @@ class HttpTransport:
                 await self._opened.wait()
 
     async def _take_turn(self) -> None:
-        """Wait until the rate limit lets one more attempt start; fail if the circuit is open."""
+        """Wait until the rate limit and the start spacing let one more attempt start; fail if
+        the circuit is open."""
         self._check_open()
         if self._starts is not None:
             wait = self._starts.reserve(time.monotonic())
