@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 from ahelm.core import Answer, InstanceError, ModelCallError, Request, Response
 from ahelm.models.base import Model
+from ahelm.reports.progress import RequestCounts
 from ahelm.store.cache import Cache
 
 _ASK, _PREFETCH = 0, 1
@@ -259,3 +260,10 @@ class Dispatcher:
 
     def snapshot(self) -> dict[str, Any]:
         return {"concurrency": self._concurrency, **self.stats.to_json()}
+
+    def progress(self) -> RequestCounts:
+        """The requests known to this dispatcher so far, and how many are settled (from any
+        thread: a look at the futures, which only the loop changes)."""
+        futures = list(self._futures.values())
+        answered = sum(future.done() for future in futures)
+        return RequestCounts(answered, len(futures), self.stats.errors)

@@ -12,7 +12,7 @@ import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Generator
+from typing import TYPE_CHECKING, Any, Generator
 
 import pytest
 
@@ -25,7 +25,11 @@ from ahelm.judging import Judge
 from ahelm.models import validate_config
 from ahelm.models.base import Model
 from ahelm.reports.collector import RunCollector
+from ahelm.reports.progress import RequestCounts
 from ahelm.scenarios import Scenario, ScenarioError, load_scenario
+
+if TYPE_CHECKING:
+    from ahelm.service.client import ProgressProbe
 
 RECORD_KEY = pytest.StashKey[Record]()
 PROPERTY_KEY = pytest.StashKey[dict[str, Any]]()
@@ -113,6 +117,8 @@ class AhelmSession:
 
         self.progress = Progress(float(os.environ.get("AHELM_PROGRESS_INTERVAL", "5")))
         self._progress_enabled: bool | None = None
+        self._probe: ProgressProbe | None = None
+        """The xdist controller's connection asking the service how far the requests are."""
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> AhelmSession:
@@ -550,7 +556,23 @@ class AhelmSession:
                 # xdist writes its progress characters around the terminal reporter's line
                 # tracking, so the reporter cannot tell that a line is open: open a fresh one.
                 terminal.write("\n")
-            terminal.write_line(self.progress.line())
+            terminal.write_line(self.progress.line(requests=self._request_counts()))
+
+    def _request_counts(self) -> RequestCounts | None:
+        """How far the run's requests are, where this process can tell: its own dispatcher
+        (the single process), or the dispatch service (the xdist controller, once it has
+        planned for its workers); None otherwise (the line then counts tests)."""
+        if self._dispatcher is not None:
+            counts: RequestCounts = self._dispatcher.progress()
+            return counts
+        if self._service is None or self._model is None:
+            return None
+        if self._probe is None:
+            from ahelm.service.client import ProgressProbe
+
+            self._probe = ProgressProbe(Path(self._service.folder), self._model,
+                                        alive=self._service.alive)
+        return self._probe.counts()
 
     def _progress_on(self, terminal: Any) -> bool:
         if self._progress_enabled is None:
@@ -618,6 +640,9 @@ class AhelmSession:
         if self._dispatcher is not None:
             self._dispatcher.close()
             self._dispatcher = None
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
         if self._service is not None:
             self._service.stop()
             self._service = None

@@ -301,6 +301,37 @@ def test_under_xdist_the_run_has_one_budget_and_asks_each_request_once(
     assert summary["dispatch"]["errors"] == 0
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "xdist"])
+def test_the_progress_line_counts_the_requests_the_service_answered(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+) -> None:
+    """One process counts what its client planned and received; the xdist controller, which
+    reads no answers, asks the service."""
+    monkeypatch.setenv("AHELM_PROGRESS", "1")
+    monkeypatch.setenv("AHELM_PROGRESS_INTERVAL", "0")
+    with LoopbackServer(lambda r: sleep(0.05, ok(SENTENCES[0]))) as server:
+        _openai_project(pytester, server, concurrency=6)
+        result = pytester.runpytest_subprocess("--model=http", "-p", "no:randomly", *workers)
+    lines = [line for line in result.stdout.lines if line.startswith("ahelm: ")]
+    assert lines and all(" requests answered " in line for line in lines), lines
+    assert lines[-1].startswith("ahelm: 24/24 requests answered (100%)")
+    assert lines[-1].endswith("· 0 answer errors · 26/26 tests done")
+    answered = [int(line.split()[1].split("/")[0]) for line in lines]
+    assert answered == sorted(answered)
+
+
+def test_the_progress_probe_gives_up_at_once_when_the_service_is_gone(tmp_path: Path) -> None:
+    from ahelm.service.client import ProgressProbe
+
+    model = build_model(ModelConfig(
+        name="http", path=tmp_path / "http.toml", provider="openai-chat",
+        settings={"model": "m", "base_url": "http://127.0.0.1:9/v1"}, gate_overrides={}))
+    probe = ProgressProbe(tmp_path, model, alive=lambda: False)
+    started = time.monotonic()
+    assert probe.counts() is None and probe.counts() is None
+    assert time.monotonic() - started < 1.0
+
+
 WORKER_PROBE = """\
 
 import time as _time

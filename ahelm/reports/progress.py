@@ -1,7 +1,11 @@
-"""A live progress line for long runs: tests done out of collected, rate, ETA, answer errors.
+"""A live progress line for long runs: requests answered out of planned, rate, ETA, errors.
 
-Every instance test waits for its model answer, so tests done track answered requests; gates
-and properties are counted too (they are quick once their scenario is answered).
+The requests are counted where they are known: by the single process's dispatcher, or by the
+run's dispatch service, which the xdist controller asks (see :class:`RequestCounts`); the line
+then ends with the tests done. Where neither is at hand (xdist workers with dispatchers of
+their own, for a local model) it counts tests done out of collected instead: every instance test
+waits for its model answer, so tests done track answered requests; gates and properties are
+counted too (they are quick once their scenario is answered).
 
 Printed by the process that writes the terminal (the xdist controller, or the single process)
 at most every ``INTERVAL_S`` seconds, as whole lines between pytest's own progress dots. Quiet
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 INTERVAL_S = 5.0
@@ -23,6 +28,16 @@ def _clock(seconds: float) -> str:
     seconds = max(0, int(round(seconds)))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+@dataclass(frozen=True)
+class RequestCounts:
+    """The run's requests so far: answered (from the model, the cache or as a failure) out of
+    planned (distinct requests known so far), and how many of the answers are failures."""
+
+    answered: int
+    planned: int
+    errors: int
 
 
 class Progress:
@@ -39,15 +54,21 @@ class Progress:
         number, so the largest is kept)."""
         self.total = max(self.total, count)
 
-    def line(self, now: float | None = None) -> str:
+    def line(self, now: float | None = None, requests: RequestCounts | None = None) -> str:
+        """The line: of ``requests`` when given, else of the tests."""
         elapsed = max(1e-9, (now if now is not None else time.monotonic()) - self.started)
-        rate = self.done / elapsed
-        left = max(0, self.total - self.done)
-        eta = _clock(left / rate) if rate > 0 and self.total else "?"
-        share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
-        plural = "s" if self.errors != 1 else ""
-        return (f"ahelm: {self.done}/{self.total or '?'} tests done{share} · {rate:.1f}/s · "
-                f"ETA {eta} · {self.errors} answer error{plural}")
+        if requests is not None:
+            done, total, errors = requests.answered, requests.planned, requests.errors
+            what, tests = "requests answered", f" · {self.done}/{self.total or '?'} tests done"
+        else:
+            done, total, errors, what, tests = self.done, self.total, self.errors, "tests done", ""
+        rate = done / elapsed
+        left = max(0, total - done)
+        eta = _clock(left / rate) if rate > 0 and total else "?"
+        share = f" ({100 * done / total:.0f}%)" if total else ""
+        plural = "s" if errors != 1 else ""
+        return (f"ahelm: {done}/{total or '?'} {what}{share} · {rate:.1f}/s · "
+                f"ETA {eta} · {errors} answer error{plural}{tests}")
 
     def due(self, now: float | None = None) -> bool:
         now = now if now is not None else time.monotonic()

@@ -19,6 +19,7 @@ from typing import Any, Iterator, Sequence
 from ahelm.core import Answer, ModelCallError, Request
 from ahelm.dispatch import DispatchStats
 from ahelm.models.base import Model
+from ahelm.reports.progress import RequestCounts
 from ahelm.service import ServiceError
 from ahelm.service.protocol import ERROR_FILE, LOG_FILE, PLAN_CHUNK, SOCKET_NAME, line
 from ahelm.store.cache import Cache
@@ -48,6 +49,9 @@ class ServiceClient:
         self._answers: dict[str, Answer] = {}
         self._events: dict[str, threading.Event] = {}
         self._asked: set[str] = set()
+        self._planned: set[str] = set()
+        self._failed = 0
+        """Answers received that are failures (for the progress line)."""
         self._broken: str | None = None
         self._socket = connect(folder, alive)
         self._stream = self._socket.makefile("rb")
@@ -71,6 +75,7 @@ class ServiceClient:
         stored = self._cache.lookup_many([key for key, _ in keyed])
         todo: list[tuple[str, Request]] = []
         with self._lock:
+            self._planned.update(key for key, _ in keyed)
             for key, request in keyed:
                 found = stored.get(key)
                 if found is not None and not found[1]:
@@ -99,6 +104,12 @@ class ServiceClient:
         event.wait()
         with self._lock:
             return self._answers.get(key) or self._lost(key)
+
+    def progress(self) -> RequestCounts:
+        """This process's requests (planned or asked) and how many answers it has."""
+        with self._lock:
+            return RequestCounts(len(self._answers), len(self._planned | self._asked),
+                                 self._failed)
 
     def snapshot(self) -> dict[str, Any]:
         """This process's share of the run's counts: the answers it found in the cache itself,
@@ -141,7 +152,9 @@ class ServiceClient:
                     if message.get("count"):
                         self._count(answer)
                     with self._lock:
-                        self._answers.setdefault(answer.key, answer)
+                        if answer.key not in self._answers:
+                            self._answers[answer.key] = answer
+                            self._failed += answer.error is not None
                         event = self._events.pop(answer.key, None)
                     if event is not None:
                         event.set()
@@ -209,6 +222,48 @@ def send_plan(folder: Path, model: Model, requests: Sequence[Request], alive: An
         _hello(sock, stream, model, folder)
         for message in _plan_messages(list(keyed.items()), push=False):
             sock.sendall(line(message))
+
+
+class ProgressProbe:
+    """The xdist controller's view of the run's requests, asked of the service (``progress``):
+    it plans for the workers but reads no answers, so only the service knows how far the run
+    is. One connection, opened on first use; None from then on if the service cannot say."""
+
+    TIMEOUT_S = 5.0
+    """The longest the controller waits for an answer (the line is not worth a stall)."""
+
+    def __init__(self, folder: Path, model: Model, alive: Any = None) -> None:
+        self._folder = folder
+        self._model = model
+        self._alive = alive
+        self._socket: socket.socket | None = None
+        self._stream: Any = None
+        self._failed = False
+
+    def counts(self) -> RequestCounts | None:
+        if self._failed:
+            return None
+        try:
+            if self._socket is None:
+                self._socket = connect(self._folder, self._alive)
+                self._socket.settimeout(self.TIMEOUT_S)
+                self._stream = self._socket.makefile("rb")
+                _hello(self._socket, self._stream, self._model, self._folder)
+            self._socket.sendall(line({"op": "progress"}))
+            reply = json.loads(self._stream.readline() or b"{}")
+            return RequestCounts(int(reply["answered"]), int(reply["planned"]),
+                                 int(reply["errors"]))
+        except (OSError, ValueError, KeyError, TypeError, ServiceError):
+            self._failed = True
+            self.close()
+            return None
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        if self._socket is not None:
+            self._socket.close()
+        self._socket = self._stream = None
 
 
 def _hello(sock: socket.socket, stream: Any, model: Model, folder: Path) -> dict[str, Any]:

@@ -9,12 +9,15 @@ Client to service::
                                                            plan, made before its workers
                                                            start) no answer comes back
     {"op": "ask", "key": str, "request": {...}}            a test is waiting: ahead of all plans
+    {"op": "progress"}                                     how far the run's requests are
 
 Service to client: ``{"op": "ready", "concurrency": int}`` or ``{"op": "refused", "message": str}``
 after hello; ``{"op": "answer", "answer": {...}, "count": bool}`` once for every key the client
 planned (with push) or asked (:meth:`ahelm.core.Answer.to_json`). ``count`` is true for the
 first client to receive a key's answer: that client counts it (model call, error or cache hit),
-so that the run's counts are the sum of its clients' with nothing counted twice.
+so that the run's counts are the sum of its clients' with nothing counted twice. After
+progress: ``{"op": "progress", "answered": int, "planned": int, "errors": int}``, over every
+client's plans and asks.
 """
 
 from __future__ import annotations

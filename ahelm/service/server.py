@@ -75,6 +75,10 @@ class DispatchService:
                     future = self.dispatcher.enqueue(
                         request["key"], Request.from_json(request["request"]))
                     future.add_done_callback(push)
+                elif op == "progress":
+                    counts = self.dispatcher.progress()
+                    writer.write(line({"op": "progress", "answered": counts.answered,
+                                       "planned": counts.planned, "errors": counts.errors}))
                 await writer.drain()
         except (ConnectionError, json.JSONDecodeError, KeyError, ValueError):
             pass
