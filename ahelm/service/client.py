@@ -53,13 +53,7 @@ class ServiceClient:
         self._failed = 0
         """Answers received that are failures (for the progress line)."""
         self._broken: str | None = None
-        self._socket = connect(folder, alive)
-        self._stream = self._socket.makefile("rb")
-        try:
-            hello = _hello(self._socket, self._stream, model, folder)
-        except ServiceError:
-            self._socket.close()
-            raise
+        self._socket, self._stream, hello = _open(folder, model, alive)
         self.concurrency = int(hello["concurrency"])
         self._reader = threading.Thread(target=self._read, name="ahelm-service-reader",
                                         daemon=True)
@@ -218,8 +212,8 @@ def send_plan(folder: Path, model: Model, requests: Sequence[Request], alive: An
     keyed: dict[str, Request] = {}
     for request in requests:
         keyed.setdefault(request.key(model.fingerprint), request)
-    with connect(folder, alive) as sock, sock.makefile("rb") as stream:
-        _hello(sock, stream, model, folder)
+    sock, stream, _ = _open(folder, model, alive)
+    with sock, stream:
         for message in _plan_messages(list(keyed.items()), push=False):
             sock.sendall(line(message))
 
@@ -245,10 +239,8 @@ class ProgressProbe:
             return None
         try:
             if self._socket is None:
-                self._socket = connect(self._folder, self._alive)
-                self._socket.settimeout(self.TIMEOUT_S)
-                self._stream = self._socket.makefile("rb")
-                _hello(self._socket, self._stream, self._model, self._folder)
+                self._socket, self._stream, _ = _open(self._folder, self._model, self._alive,
+                                                      timeout_s=self.TIMEOUT_S)
             self._socket.sendall(line({"op": "progress"}))
             reply = json.loads(self._stream.readline() or b"{}")
             return RequestCounts(int(reply["answered"]), int(reply["planned"]),
@@ -264,6 +256,23 @@ class ProgressProbe:
         if self._socket is not None:
             self._socket.close()
         self._socket = self._stream = None
+
+
+def _open(
+    folder: Path, model: Model, alive: Any = None, *, timeout_s: float | None = None
+) -> tuple[socket.socket, Any, dict[str, Any]]:
+    """A connection that has said hello: the socket, its reading stream and the service's
+    ``ready``; closed again if the service refuses (ServiceError). ``timeout_s`` bounds every
+    later read and write (None: they block)."""
+    sock = connect(folder, alive)
+    sock.settimeout(timeout_s)
+    stream = sock.makefile("rb")
+    try:
+        return sock, stream, _hello(sock, stream, model, folder)
+    except BaseException:
+        stream.close()
+        sock.close()
+        raise
 
 
 def _hello(sock: socket.socket, stream: Any, model: Model, folder: Path) -> dict[str, Any]:

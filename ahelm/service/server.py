@@ -20,6 +20,7 @@ import json
 import signal
 import sys
 import traceback
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,7 @@ class DispatchService:
                         request["key"], Request.from_json(request["request"]))
                     future.add_done_callback(push)
                 elif op == "progress":
-                    counts = self.dispatcher.progress()
-                    writer.write(line({"op": "progress", "answered": counts.answered,
-                                       "planned": counts.planned, "errors": counts.errors}))
+                    writer.write(line({"op": "progress", **asdict(self.dispatcher.progress())}))
                 await writer.drain()
         except (ConnectionError, json.JSONDecodeError, KeyError, ValueError):
             pass
